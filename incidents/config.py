@@ -1,0 +1,119 @@
+"""Settings: the only place that reads the environment (prefix ``INCIDENTS_``).
+
+Every setting is documented in the README's configuration table. Secrets are
+``SecretStr`` so they never print. ``load_settings`` turns a validation failure into a
+``ConfigError`` whose message is one line naming the setting, so start-up stops clearly.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from incidents.errors import ConfigError
+from incidents.resources import bundled_dir
+
+ENV_PREFIX = "INCIDENTS_"
+_PLACEHOLDER_SECRETS = frozenset({"changeme", "changethis", "secret", "token", "xxx"})
+SEVERITY_NAMES = ("SEV1", "SEV2", "SEV3", "SEV4")
+
+
+class Settings(BaseSettings):
+    """Typed configuration of one toolkit process."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    database_url: str = "sqlite:///incidents.db"
+    api_token: SecretStr | None = None
+    webhook_token: SecretStr | None = None
+    grafana_secret: SecretStr | None = None
+    pagerduty_webhook_secret: SecretStr | None = None
+    pagerduty_routing_key: SecretStr | None = None
+    pagerduty_api_token: SecretStr | None = None
+    pagerduty_events_url: str = "https://events.pagerduty.com"
+    pagerduty_api_url: str = "https://api.pagerduty.com"
+    pagerduty_ca_bundle: Path | None = None
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    slack_channel: str | None = None
+    slack_stakeholder_channel: str | None = None
+    default_timezone: str = "UTC"
+    auto_resolve: bool = True
+    reopen_window: timedelta = timedelta(minutes=10)
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    templates_dir: Path = Field(default_factory=lambda: bundled_dir("templates"))
+    runbooks_dir: Path = Field(default_factory=lambda: bundled_dir("runbooks"))
+    public_url: str = "http://127.0.0.1:8000"
+    log_level: str = "INFO"
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"unknown timezone {value!r} (use an IANA name such as Europe/Berlin)"
+            ) from exc
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _parseable_url(cls, value: str) -> str:
+        try:
+            make_url(value)
+        except ArgumentError as exc:
+            raise ValueError(f"not a database URL: {exc}") from exc
+        return value
+
+    @field_validator(
+        "api_token",
+        "webhook_token",
+        "grafana_secret",
+        "pagerduty_webhook_secret",
+        "slack_signing_secret",
+    )
+    @classmethod
+    def _not_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        secret = value.get_secret_value()
+        if not secret:
+            return None  # an empty variable means "not configured"
+        if secret.lower() in _PLACEHOLDER_SECRETS:
+            raise ValueError("is a placeholder value; set a real secret or leave it unset")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        upper = value.upper()
+        if upper not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return upper
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build Settings from the environment, raising a one-line ConfigError on bad values."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"invalid setting {ENV_PREFIX}{field.upper()}: {message}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide Settings, read once."""
+    return load_settings()

@@ -1,0 +1,32 @@
+"""Incident references: ``INC-42``, ``#42`` and ``42`` all name incident 42."""
+
+from __future__ import annotations
+
+import re
+
+from incidents.errors import NotFound
+
+KEY_PREFIX = "INC-"
+_REF = re.compile(r"^\s*(?:inc-|#)?(\d{1,18})\s*$", re.IGNORECASE)
+
+
+def incident_key(incident_id: int) -> str:
+    """Return the human key of an incident id, e.g. ``INC-42``."""
+    return f"{KEY_PREFIX}{incident_id}"
+
+
+def parse_incident_ref(ref: str | int) -> int:
+    """Return the numeric id named by `ref`, or raise NotFound for something that is no id."""
+    if isinstance(ref, int):
+        return ref
+    match = _REF.match(ref)
+    if match is None:
+        raise NotFound(f"no incident {ref!r}: use a number or a key such as INC-42")
+    return int(match.group(1))
+
+
+def slice_key(slice_: dict[str, str] | None) -> str | None:
+    """Return a canonical, sortable text for a slice, e.g. ``language=de,region=eu``."""
+    if not slice_:
+        return None
+    return ",".join(f"{name}={slice_[name]}" for name in sorted(slice_))

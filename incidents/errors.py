@@ -1,0 +1,100 @@
+"""The one error tree of the toolkit; each transport maps it to its own answers in one place.
+
+Hierarchy::
+
+    IncidentsError
+    ├── NotFound                 → HTTP 404
+    ├── Conflict                 → HTTP 409
+    │   └── IllegalTransition    → HTTP 409 (carries the current status)
+    ├── InvalidInput             → HTTP 422 (carries the offending fields)
+    │   ├── OrderingViolation    → HTTP 422 (timestamps out of order)
+    │   └── InvalidTime          → HTTP 422 (unparseable, future, DST gap or overlap)
+    ├── MalformedPayload         → HTTP 400 (a sender's body could not be read)
+    ├── Unauthorized             → HTTP 401
+    │   └── BadSignature         → HTTP 401 (HMAC or signing-secret mismatch)
+    └── ConfigError              → start-up refused (one line naming the setting)
+
+Domain code and flows raise these and never transport-specific exceptions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class IncidentsError(Exception):
+    """Base of every error the toolkit raises on purpose."""
+
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(IncidentsError):
+    """Raised when a named record (incident, alert, ...) does not exist."""
+
+    code = "not_found"
+
+
+class Conflict(IncidentsError):
+    """Raised when a request is valid but clashes with the record's current state."""
+
+    code = "conflict"
+
+
+class IllegalTransition(Conflict):
+    """Raised when a lifecycle event is not allowed from the incident's current status."""
+
+    code = "illegal_transition"
+
+    def __init__(self, message: str, *, status: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class InvalidInput(IncidentsError):
+    """Raised when well-formed input breaks a rule; names the fields concerned."""
+
+    code = "invalid_input"
+
+    def __init__(self, message: str, *, fields: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.fields = list(fields)
+
+
+class OrderingViolation(InvalidInput):
+    """Raised when a human or API write would put the incident's timestamps out of order."""
+
+    code = "ordering_violation"
+
+
+class InvalidTime(InvalidInput):
+    """Raised when a human time is unparseable, in the future, or missing/ambiguous under DST."""
+
+    code = "invalid_time"
+
+
+class MalformedPayload(IncidentsError):
+    """Raised when a sender's body cannot be read at all (not JSON, wrong encoding)."""
+
+    code = "malformed_payload"
+
+
+class Unauthorized(IncidentsError):
+    """Raised when credentials are missing or wrong."""
+
+    code = "unauthorized"
+
+
+class BadSignature(Unauthorized):
+    """Raised when a request signature does not match the configured secret."""
+
+    code = "bad_signature"
+
+
+class ConfigError(IncidentsError):
+    """Raised when a setting is invalid; the message names the setting."""
+
+    code = "config_error"

@@ -1,0 +1,226 @@
+"""Declare incidents and move them through their lifecycle; every change lands on the timeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from incidents.domain.lifecycle import (
+    Change,
+    Event,
+    ImpactSource,
+    Status,
+    Timestamps,
+    apply_event,
+    check_ordering,
+)
+from incidents.domain.refs import incident_key, slice_key
+from incidents.domain.severity import Severity
+from incidents.domain.timeinput import ensure_not_future
+from incidents.domain.timeline import TimelineKind
+from incidents.flows.ports import Clock
+from incidents.store import incidents as store
+from incidents.store.models import Incident, TimelineEntry
+
+EVENT_KIND: dict[Event, TimelineKind] = {
+    Event.ACKNOWLEDGE: TimelineKind.ACKNOWLEDGED,
+    Event.MITIGATE: TimelineKind.MITIGATED,
+    Event.RESOLVE: TimelineKind.RESOLVED,
+    Event.REOPEN: TimelineKind.REOPENED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Declaration:
+    """What a person (or the API) says when declaring an incident."""
+
+    title: str
+    severity: Severity
+    service: str | None = None
+    model: str | None = None
+    model_version: str | None = None
+    slice: dict[str, str] | None = None
+    summary: str | None = None
+    commander: str | None = None
+    actor: str | None = None
+    impact_started_at: datetime | None = None
+    detected_at: datetime | None = None
+
+
+def timestamps_of(incident: Incident) -> Timestamps:
+    """Return the lifecycle timestamps of a stored incident."""
+    return Timestamps(
+        impact_started_at=incident.impact_started_at,
+        detected_at=incident.detected_at,
+        reported_at=incident.reported_at,
+        acknowledged_at=incident.acknowledged_at,
+        mitigated_at=incident.mitigated_at,
+        resolved_at=incident.resolved_at,
+    )
+
+
+def declare(declaration: Declaration, *, session: Session, clock: Clock) -> Incident:
+    """Open a manual incident: detection defaults to now, impact start to detection."""
+    now = clock.now()
+    ensure_not_future(
+        {
+            "detected_at": declaration.detected_at,
+            "impact_started_at": declaration.impact_started_at,
+        },
+        now=now,
+    )
+    detected_at = min(declaration.detected_at, now) if declaration.detected_at else now
+    impact_source = ImpactSource.HUMAN if declaration.impact_started_at else ImpactSource.DEFAULTED
+    check_ordering(
+        Timestamps(
+            impact_started_at=declaration.impact_started_at or detected_at,
+            detected_at=detected_at,
+            reported_at=now,
+        )
+    )
+    incident = store.add_incident(
+        session, _new_incident(declaration, detected_at, now=now, source=impact_source)
+    )
+    record_entry(
+        session,
+        incident,
+        kind=TimelineKind.DECLARED,
+        at=detected_at,
+        now=now,
+        actor=declaration.actor,
+        text=f"{incident_key(_id(incident))} declared: {incident.title}",
+        data={"severity": incident.severity},
+    )
+    session.commit()
+    return incident
+
+
+def _new_incident(
+    declaration: Declaration, detected_at: datetime, *, now: datetime, source: ImpactSource
+) -> Incident:
+    """Build the row for a declaration."""
+    return Incident(
+        title=declaration.title,
+        summary=declaration.summary,
+        status=Status.TRIGGERED.value,
+        severity=declaration.severity.value,
+        service=declaration.service,
+        model=declaration.model,
+        model_version=declaration.model_version,
+        slice=declaration.slice or None,
+        slice_key=slice_key(declaration.slice),
+        commander=declaration.commander,
+        reporter=declaration.actor,
+        impact_started_source=source.value,
+        impact_started_at=declaration.impact_started_at or detected_at,
+        detected_at=detected_at,
+        reported_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def change_status(
+    ref: str | int,
+    event: Event,
+    *,
+    actor: str | None,
+    at: datetime | None,
+    note: str | None,
+    session: Session,
+    clock: Clock,
+) -> Incident:
+    """Apply a lifecycle event (optionally back-dated to `at`) and record it."""
+    now = clock.now()
+    ensure_not_future({"at": at}, now=now)
+    when = min(at, now) if at else now  # within the skew tolerance: clamp to now
+    incident = store.get_incident(session, ref, for_update=True)
+    outcome = apply_event(Status(incident.status), timestamps_of(incident), event, at=when)
+    incident.status = outcome.status.value
+    _store_changes(incident, outcome.changes)
+    if event is Event.ACKNOWLEDGE:
+        incident.acknowledged_by = actor
+    incident.updated_at = now
+    record_entry(
+        session,
+        incident,
+        kind=EVENT_KIND[event],
+        at=when,
+        now=now,
+        actor=actor,
+        text=note,
+        data={"status": outcome.status.value, "changes": changes_as_data(outcome.changes)},
+    )
+    session.commit()
+    return incident
+
+
+def add_note(
+    ref: str | int,
+    *,
+    text: str,
+    actor: str | None,
+    at: datetime | None,
+    session: Session,
+    clock: Clock,
+) -> TimelineEntry:
+    """Append a free-text note to an incident's timeline."""
+    now = clock.now()
+    ensure_not_future({"at": at}, now=now)
+    incident = store.get_incident(session, ref)
+    when = min(at, now) if at else now
+    entry = record_entry(
+        session, incident, kind=TimelineKind.NOTE, at=when, now=now, actor=actor, text=text
+    )
+    session.commit()
+    return entry
+
+
+def changes_as_data(changes: tuple[Change, ...]) -> list[dict[str, str | None]]:
+    """Turn timestamp changes into JSON-ready old/new pairs for the timeline."""
+    return [{"field": c.field, "old": _iso(c.old), "new": _iso(c.new)} for c in changes]
+
+
+def _store_changes(incident: Incident, changes: tuple[Change, ...]) -> None:
+    """Copy changed timestamps onto the row."""
+    for change in changes:
+        setattr(incident, change.field, change.new)
+
+
+def record_entry(
+    session: Session,
+    incident: Incident,
+    *,
+    kind: TimelineKind,
+    at: datetime,
+    now: datetime,
+    actor: str | None,
+    text: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> TimelineEntry:
+    """Append one timeline entry for `incident` (flushes, does not commit)."""
+    entry = TimelineEntry(
+        incident_id=_id(incident),
+        at=at,
+        recorded_at=now,
+        kind=kind.value,
+        actor=actor,
+        text=text,
+        data=data,
+    )
+    return store.add_timeline_entry(session, entry)
+
+
+def _id(incident: Incident) -> int:
+    """Return the id of a flushed incident."""
+    if incident.id is None:
+        raise RuntimeError("incident has no id before flush")
+    return incident.id
+
+
+def _iso(value: datetime | None) -> str | None:
+    """Format a timestamp for JSON."""
+    return None if value is None else value.isoformat()

@@ -1,0 +1,1 @@
+"""Persistence: tables, engine and repository functions (they flush, never commit)."""

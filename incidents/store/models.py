@@ -1,0 +1,126 @@
+"""SQLModel tables: incidents, their alerts and the append-only timeline.
+
+Every ``*_at`` column is ``UTCDateTime`` (aware UTC on every backend). Enumerations are
+stored as short strings so migrations never fight database enum types.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, Text, UniqueConstraint, event, text
+from sqlalchemy.orm import Mapper
+from sqlmodel import Field, SQLModel
+
+from incidents.store.db import UTCDateTime
+
+# Deterministic constraint names keep migrations identical on SQLite and PostgreSQL.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+OPEN_GROUP_INDEX = "uq_incidents_open_group"
+
+
+class Incident(SQLModel, table=True):
+    """One incident record with its lifecycle timestamps."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        # At most one open incident per (source, group_key): the database enforces grouping
+        # so several processes can never open duplicates (DESIGN §5, §12).
+        Index(
+            OPEN_GROUP_INDEX,
+            "source",
+            "group_key",
+            unique=True,
+            sqlite_where=text("status != 'resolved' AND group_key IS NOT NULL"),
+            postgresql_where=text("status != 'resolved' AND group_key IS NOT NULL"),
+        ),
+        Index("ix_incidents_status_severity", "status", "severity"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(max_length=300)
+    summary: str | None = Field(default=None, sa_type=Text)
+    status: str = Field(max_length=16)
+    severity: str = Field(max_length=8)
+    source: str = Field(default="manual", max_length=32)
+    group_key: str | None = Field(default=None, max_length=512)
+    service: str | None = Field(default=None, max_length=200, index=True)
+    model: str | None = Field(default=None, max_length=200, index=True)
+    model_version: str | None = Field(default=None, max_length=100)
+    slice: dict[str, str] | None = Field(default=None, sa_type=JSON)
+    slice_key: str | None = Field(default=None, max_length=500, index=True)
+    commander: str | None = Field(default=None, max_length=200)
+    reporter: str | None = Field(default=None, max_length=200)
+    acknowledged_by: str | None = Field(default=None, max_length=200)
+    impact_started_source: str = Field(max_length=16)
+    impact_started_at: datetime = Field(sa_type=UTCDateTime)
+    detected_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    reported_at: datetime = Field(sa_type=UTCDateTime)
+    acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    mitigated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    runbook: str | None = Field(default=None, max_length=300)
+    slack_channel: str | None = Field(default=None, max_length=100)
+    pagerduty_incident_id: str | None = Field(default=None, max_length=100)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class AlertRecord(SQLModel, table=True):
+    """One normalised alert attached to an incident; repeats update it, never duplicate it."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (UniqueConstraint("source", "fingerprint", "starts_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("incidents.id"), nullable=False, index=True)
+    )
+    source: str = Field(max_length=32)
+    fingerprint: str = Field(max_length=200)
+    group_key: str = Field(max_length=512)
+    status: str = Field(max_length=16)
+    severity: str = Field(max_length=8)
+    title: str = Field(max_length=300)
+    summary: str | None = Field(default=None, sa_type=Text)
+    labels: dict[str, str] = Field(default_factory=dict, sa_type=JSON)
+    annotations: dict[str, str] = Field(default_factory=dict, sa_type=JSON)
+    links: list[dict[str, str]] = Field(default_factory=list, sa_type=JSON)
+    starts_at: datetime = Field(sa_type=UTCDateTime)
+    ends_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    first_seen_at: datetime = Field(sa_type=UTCDateTime)
+    last_seen_at: datetime = Field(sa_type=UTCDateTime)
+    seen_count: int = Field(default=1)
+
+
+class TimelineEntry(SQLModel, table=True):
+    """One append-only fact about an incident: what happened, when, who, old and new values."""
+
+    __tablename__ = "timeline"
+    __table_args__ = (Index("ix_timeline_incident_id_at", "incident_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(sa_column=Column(Integer, ForeignKey("incidents.id"), nullable=False))
+    at: datetime = Field(sa_type=UTCDateTime)
+    recorded_at: datetime = Field(sa_type=UTCDateTime)
+    kind: str = Field(max_length=32)
+    actor: str | None = Field(default=None, max_length=200)
+    text: str | None = Field(default=None, sa_type=Text)
+    data: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+
+
+def _refuse_timeline_change(_mapper: Mapper[Any], _connection: Any, target: Any) -> None:
+    """Keep the timeline append-only: an entry is never updated or deleted through the ORM."""
+    raise PermissionError(f"timeline entry {target.id} is append-only")
+
+
+event.listen(TimelineEntry, "before_update", _refuse_timeline_change)
+event.listen(TimelineEntry, "before_delete", _refuse_timeline_change)
