@@ -256,4 +256,4 @@ def _between(start: datetime | None, end: datetime | None) -> timedelta | None:
 
 def _iso(value: datetime | None) -> str:
     """Format a timestamp for an error message."""
-    return "unset" if value is None else value.isoformat()
+    return "unset" if value is None else value.isoformat(timespec="seconds")

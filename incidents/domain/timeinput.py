@@ -79,8 +79,8 @@ def resolve_zone(name: str) -> tzinfo:
         raise InvalidTime(f"unknown timezone {name!r}", fields=["timezone"]) from None
 
 
-def parse_human_time(text: str, *, tz: str, now: datetime) -> datetime:
-    """Parse `text` as typed by a person in zone `tz`; return aware UTC, never in the future."""
+def parse_human_time(text: str, *, tz: str, now: datetime, allow_future: bool = False) -> datetime:
+    """Parse `text` as typed by a person in zone `tz`; return aware UTC, by default not future."""
     cleaned = " ".join(text.strip().split())
     if not cleaned:
         raise InvalidTime("no time given", fields=["time"])
@@ -91,6 +91,8 @@ def parse_human_time(text: str, *, tz: str, now: datetime) -> datetime:
         result = now - _relative_delta(lowered, original=cleaned)
     else:
         result = _parse_absolute(cleaned, default_zone=resolve_zone(tz), now=now)
+    if allow_future:
+        return result.astimezone(UTC)
     return _not_in_future(result.astimezone(UTC), now=now, text=cleaned)
 
 

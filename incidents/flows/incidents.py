@@ -12,6 +12,7 @@ from incidents.domain.lifecycle import (
     Change,
     Event,
     ImpactSource,
+    Outcome,
     Status,
     Timestamps,
     apply_event,
@@ -21,6 +22,7 @@ from incidents.domain.refs import incident_key, slice_key
 from incidents.domain.severity import Severity
 from incidents.domain.timeinput import ensure_not_future
 from incidents.domain.timeline import TimelineKind
+from incidents.errors import OrderingViolation
 from incidents.flows.ports import Clock
 from incidents.store import incidents as store
 from incidents.store.models import Incident, TimelineEntry
@@ -138,7 +140,7 @@ def change_status(
     ensure_not_future({"at": at}, now=now)
     when = min(at, now) if at else now  # within the skew tolerance: clamp to now
     incident = store.get_incident(session, ref, for_update=True)
-    outcome = apply_event(Status(incident.status), timestamps_of(incident), event, at=when)
+    outcome = _apply(incident, event, at=when)
     incident.status = outcome.status.value
     _store_changes(incident, outcome.changes)
     if event is Event.ACKNOWLEDGE:
@@ -156,6 +158,22 @@ def change_status(
     )
     session.commit()
     return incident
+
+
+def _apply(incident: Incident, event: Event, *, at: datetime) -> Outcome:
+    """Apply `event`, explaining an ordering error caused by a defaulted impact start."""
+    try:
+        return apply_event(Status(incident.status), timestamps_of(incident), event, at=at)
+    except OrderingViolation as exc:
+        defaulted = incident.impact_started_source == ImpactSource.DEFAULTED.value
+        if not defaulted or "impact_started_at" not in exc.fields:
+            raise
+        raise OrderingViolation(
+            f"{exc.message} (impact start was defaulted to detection at "
+            f"{incident.detected_at.isoformat()}; correct impact_started_at first if impact "
+            "began earlier)",
+            fields=sorted({*exc.fields, "detected_at"}),
+        ) from None
 
 
 def add_note(

@@ -1,0 +1,1 @@
+"""HTTP transport: FastAPI app factory, dependencies and routers."""

@@ -1,0 +1,42 @@
+"""The FastAPI app factory: nothing is built at import time."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from incidents import __version__
+from incidents.api.errors import install_error_handlers
+from incidents.api.routers import health, incidents
+from incidents.api.telemetry import MetricsMiddleware, Telemetry
+from incidents.config import Settings, get_settings
+from incidents.flows.ports import Clock, SystemClock
+from incidents.store.db import build_engine
+from incidents.store.migrate import head_revision
+
+DESCRIPTION = (
+    "Incident records, lifecycle timestamps and honest MTTx. All `/api/*` routes take "
+    "`Authorization: Bearer <INCIDENTS_API_TOKEN>` when a token is configured."
+)
+
+
+def create_app(
+    settings: Settings, *, engine: Engine | None = None, clock: Clock | None = None
+) -> FastAPI:
+    """Build the HTTP app for `settings`; tests pass their own engine and clock."""
+    app = FastAPI(title="incidents", version=__version__, description=DESCRIPTION)
+    app.state.settings = settings
+    app.state.engine = engine or build_engine(settings.database_url)
+    app.state.clock = clock or SystemClock()
+    app.state.migration_head = head_revision()
+    app.state.telemetry = Telemetry(app.state.engine)
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(incidents.router)
+    app.add_middleware(MetricsMiddleware, telemetry=app.state.telemetry)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """Build the app from environment settings (uvicorn's factory for worker processes)."""
+    return create_app(get_settings())

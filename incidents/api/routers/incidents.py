@@ -1,0 +1,170 @@
+"""Incident routes: thin — parse, call one flow, map the result (DESIGN §6)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Response, status
+
+from incidents.api.deps import ApiAuth, ClockDep, SessionDep, SettingsDep
+from incidents.api.schemas import (
+    ErrorOut,
+    IncidentCreate,
+    IncidentListOut,
+    IncidentOut,
+    IncidentPatch,
+    IncidentSummaryOut,
+    NoteInput,
+    TimelineEntryOut,
+    TransitionInput,
+)
+from incidents.domain.lifecycle import Event
+from incidents.domain.refs import incident_key
+from incidents.flows import edits, queries
+from incidents.flows import incidents as flows
+from incidents.flows.filters import incident_filter
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "missing or wrong API token"},
+    404: {"model": ErrorOut, "description": "no such incident"},
+    409: {"model": ErrorOut, "description": "illegal transition (carries the current status)"},
+    422: {"description": "invalid input or timestamps out of order (names the fields)"},
+}
+DEFAULT_ACTOR = "api"
+
+router = APIRouter(prefix="/api/incidents", tags=["incidents"], dependencies=[ApiAuth])
+
+
+@router.get("", responses=ERRORS)
+def list_incidents(
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    status: Annotated[str | None, Query(description="open, or comma-separated statuses")] = None,
+    severity: Annotated[str | None, Query(description="comma-separated, e.g. SEV1,SEV2")] = None,
+    service: Annotated[str | None, Query(max_length=200)] = None,
+    model: Annotated[str | None, Query(max_length=200)] = None,
+    since: Annotated[str | None, Query(description="detected at or after (ISO or '7d')")] = None,
+    until: Annotated[str | None, Query(description="detected before (ISO or '1d')")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> IncidentListOut:
+    """List incidents newest first, filtered, one page at a time."""
+    where = incident_filter(
+        status=status,
+        severity=severity,
+        service=service,
+        model=model,
+        since=since,
+        until=until,
+        timezone=settings.default_timezone,
+        now=clock.now(),
+    )
+    page = queries.list_incidents(where=where, limit=limit, cursor=cursor, session=session)
+    return IncidentListOut(
+        items=[IncidentSummaryOut.of(item) for item in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, responses=ERRORS)
+def create_incident(
+    body: IncidentCreate, response: Response, session: SessionDep, clock: ClockDep
+) -> IncidentOut:
+    """Declare an incident."""
+    declaration = flows.Declaration(
+        **body.model_dump(exclude={"actor"}), actor=body.actor or DEFAULT_ACTOR
+    )
+    incident = flows.declare(declaration, session=session, clock=clock)
+    assert incident.id is not None
+    response.headers["Location"] = f"/api/incidents/{incident_key(incident.id)}"
+    return IncidentOut.of_detail(queries.show_incident(incident.id, session=session))
+
+
+@router.get("/{ref}", responses=ERRORS)
+def get_incident(ref: str, session: SessionDep) -> IncidentOut:
+    """Return one incident (by id or key such as INC-42) with durations and alerts."""
+    return IncidentOut.of_detail(queries.show_incident(ref, session=session))
+
+
+@router.patch("/{ref}", responses=ERRORS)
+def patch_incident(
+    ref: str, body: IncidentPatch, session: SessionDep, clock: ClockDep
+) -> IncidentOut:
+    """Edit fields and correct timestamps; every change is recorded on the timeline."""
+    values = body.model_dump(exclude_unset=True, exclude={"actor"})
+    edits.edit_incident(
+        ref, values=values, actor=body.actor or DEFAULT_ACTOR, session=session, clock=clock
+    )
+    return IncidentOut.of_detail(queries.show_incident(ref, session=session))
+
+
+def _transition(
+    ref: str, event: Event, body: TransitionInput | None, session: SessionDep, clock: ClockDep
+) -> IncidentOut:
+    """Apply one lifecycle event and return the incident."""
+    given = body or TransitionInput()
+    flows.change_status(
+        ref,
+        event,
+        actor=given.actor or DEFAULT_ACTOR,
+        at=given.at,
+        note=given.note,
+        session=session,
+        clock=clock,
+    )
+    return IncidentOut.of_detail(queries.show_incident(ref, session=session))
+
+
+TransitionBody = Annotated[TransitionInput | None, Body()]
+
+
+@router.post("/{ref}/acknowledge", responses=ERRORS)
+def acknowledge(
+    ref: str, session: SessionDep, clock: ClockDep, body: TransitionBody = None
+) -> IncidentOut:
+    """Acknowledge (optionally back-dated with `at`)."""
+    return _transition(ref, Event.ACKNOWLEDGE, body, session, clock)
+
+
+@router.post("/{ref}/mitigate", responses=ERRORS)
+def mitigate(
+    ref: str, session: SessionDep, clock: ClockDep, body: TransitionBody = None
+) -> IncidentOut:
+    """Mark user impact as stopped (optionally back-dated with `at`)."""
+    return _transition(ref, Event.MITIGATE, body, session, clock)
+
+
+@router.post("/{ref}/resolve", responses=ERRORS)
+def resolve(
+    ref: str, session: SessionDep, clock: ClockDep, body: TransitionBody = None
+) -> IncidentOut:
+    """Resolve (optionally back-dated with `at`); stamps mitigation too if it was unset."""
+    return _transition(ref, Event.RESOLVE, body, session, clock)
+
+
+@router.post("/{ref}/reopen", responses=ERRORS)
+def reopen(
+    ref: str, session: SessionDep, clock: ClockDep, body: TransitionBody = None
+) -> IncidentOut:
+    """Reopen a resolved incident; mitigation and resolution are cleared (kept on the timeline)."""
+    return _transition(ref, Event.REOPEN, body, session, clock)
+
+
+@router.post("/{ref}/notes", status_code=status.HTTP_201_CREATED, responses=ERRORS)
+def add_note(ref: str, body: NoteInput, session: SessionDep, clock: ClockDep) -> TimelineEntryOut:
+    """Add a note to the timeline."""
+    entry = flows.add_note(
+        ref,
+        text=body.text,
+        actor=body.actor or DEFAULT_ACTOR,
+        at=body.at,
+        session=session,
+        clock=clock,
+    )
+    return TimelineEntryOut.of(entry)
+
+
+@router.get("/{ref}/timeline", responses=ERRORS)
+def get_timeline(ref: str, session: SessionDep) -> list[TimelineEntryOut]:
+    """Return the timeline in the order things happened."""
+    return [TimelineEntryOut.of(entry) for entry in queries.timeline(ref, session=session)]

@@ -1,0 +1,342 @@
+"""The ``incidents`` command: serve, migrate, and run incidents from a terminal.
+
+Errors print one line on stderr and exit 1; a bad setting exits 2.
+"""
+
+from __future__ import annotations
+
+import getpass
+import ipaddress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session
+
+from incidents import cli_views as views
+from incidents.config import Settings, load_settings
+from incidents.domain.lifecycle import Event
+from incidents.domain.severity import parse_severity
+from incidents.domain.timeinput import parse_human_time
+from incidents.errors import ConfigError, IncidentsError
+from incidents.flows import incidents as flows
+from incidents.flows import queries
+from incidents.flows.filters import incident_filter
+from incidents.flows.ports import SystemClock
+from incidents.store import migrate
+from incidents.store.db import build_engine
+
+app = typer.Typer(
+    help="Incident-response toolkit: webhook target, lifecycle clock, honest MTTx.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database migrations (Alembic).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+out = Console()
+err = Console(stderr=True, soft_wrap=True)
+T = TypeVar("T")
+
+TimeOpt = Annotated[
+    str | None, typer.Option("--at", help="When it happened: '14:05', '10m ago', ISO 8601.")
+]
+TzOpt = Annotated[
+    str | None, typer.Option("--tz", help="Timezone for times you type (default: setting).")
+]
+ActorOpt = Annotated[str | None, typer.Option("--actor", help="Who did it (default: your login).")]
+RefArg = Annotated[str, typer.Argument(help="Id or key, e.g. 42 or INC-42.")]
+NoteOpt = Annotated[str | None, typer.Option("--note", help="A note for the timeline.")]
+
+
+def main() -> None:
+    """Run the CLI (console-script entry point)."""
+    app()
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    """Print one error line and return the exit to raise."""
+    err.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
+    return typer.Exit(code)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Turn expected errors into one clear line and a non-zero exit."""
+    try:
+        yield
+    except ConfigError as exc:
+        raise _fail(exc.message, 2) from None
+    except IncidentsError as exc:
+        raise _fail(exc.message) from None
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        raise _fail(f"database error: {reason}") from None
+
+
+def _settings() -> Settings:
+    """Load settings or stop with the one-line reason."""
+    with _errors():
+        return load_settings()
+
+
+def _with_session(work: Callable[[Session, Settings], T]) -> T:
+    """Run `work` in a session on a database that is at head."""
+    settings = _settings()
+    engine = build_engine(settings.database_url)
+    try:
+        with _errors():
+            _require_head(engine)
+            with Session(engine, expire_on_commit=False) as session:
+                return work(session, settings)
+    finally:
+        engine.dispose()
+
+
+def _require_head(engine: Engine) -> None:
+    """Refuse to work on a database that is not migrated."""
+    head, current = migrate.head_revision(), migrate.current_revision(engine)
+    if current != head:
+        raise ConfigError(
+            f"database is at revision {current}, not {head}: run `incidents db upgrade`"
+        )
+
+
+def _actor(actor: str | None) -> str:
+    """Return the acting person (default: the login name)."""
+    return actor or f"cli:{getpass.getuser()}"
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes (PostgreSQL only).")] = 1,
+) -> None:
+    """Migrate the database to head, then serve the HTTP API."""
+    import uvicorn  # imported here: only `serve` needs the server
+
+    settings = _settings()
+    _check_serving(settings, host=host, workers=workers)
+    engine = build_engine(settings.database_url)
+    try:
+        with _errors():
+            migrate.upgrade(engine)
+    finally:
+        engine.dispose()
+    if settings.api_token is None:
+        err.print("no INCIDENTS_API_TOKEN set: /api/* is open, so serving on loopback only")
+    uvicorn.run(
+        "incidents.api.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+    )
+
+
+def _check_serving(settings: Settings, *, host: str, workers: int) -> None:
+    """Refuse unsafe or unsupported serving setups with the settings to change."""
+    missing = [
+        name
+        for name, value in (
+            ("INCIDENTS_API_TOKEN", settings.api_token),
+            ("INCIDENTS_WEBHOOK_TOKEN", settings.webhook_token),
+        )
+        if value is None
+    ]
+    if missing and not _is_loopback(host):
+        raise _fail(
+            f"refusing to bind {host} without {', '.join(missing)}; set them or bind 127.0.0.1"
+        )
+    if workers > 1 and settings.database_url.startswith("sqlite"):
+        raise _fail("SQLite serves one worker process; use PostgreSQL for --workers > 1")
+
+
+def _is_loopback(host: str) -> bool:
+    """Tell whether `host` is a loopback address or name."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Upgrade the database to REVISION (default: head)."""
+    _migrate(lambda engine: migrate.upgrade(engine, revision))
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: Annotated[str, typer.Argument()] = "-1") -> None:
+    """Downgrade the database to REVISION (default: one step back; 'base' empties it)."""
+    _migrate(lambda engine: migrate.downgrade(engine, revision))
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's revision and the newest known one."""
+    _migrate(lambda _engine: None)
+
+
+def _migrate(step: Callable[[Engine], None]) -> None:
+    """Run one migration step and report where the database stands."""
+    settings = _settings()
+    engine = build_engine(settings.database_url)
+    try:
+        with _errors():
+            step(engine)
+            current, head = migrate.current_revision(engine), migrate.head_revision()
+    finally:
+        engine.dispose()
+    state = "at head" if current == head else f"head is {head}"
+    out.print(f"database revision: {current or 'empty'} ({state})", highlight=False)
+
+
+@app.command()
+def declare(
+    title: Annotated[str, typer.Argument(help="What is wrong, in a few words.")],
+    sev: Annotated[str, typer.Option("--sev", help="SEV1..SEV4.")] = "SEV3",
+    service: Annotated[str | None, typer.Option(help="Affected service.")] = None,
+    model: Annotated[str | None, typer.Option(help="Affected ML model.")] = None,
+    summary: Annotated[str | None, typer.Option(help="Longer description.")] = None,
+    commander: Annotated[str | None, typer.Option(help="Incident commander.")] = None,
+    impact_started: Annotated[
+        str | None, typer.Option(help="When impact began: '14:05', '30m ago', ISO 8601.")
+    ] = None,
+    detected: Annotated[
+        str | None, typer.Option(help="When it was detected (default now).")
+    ] = None,
+    tz: TzOpt = None,
+    actor: ActorOpt = None,
+) -> None:
+    """Declare an incident."""
+
+    def work(session: Session, settings: Settings) -> None:
+        clock = SystemClock()
+        zone = tz or settings.default_timezone
+        declaration = flows.Declaration(
+            title=title,
+            severity=parse_severity(sev),
+            service=service,
+            model=model,
+            summary=summary,
+            commander=commander,
+            actor=_actor(actor),
+            impact_started_at=_time(impact_started, zone, clock),
+            detected_at=_time(detected, zone, clock),
+        )
+        incident = flows.declare(declaration, session=session, clock=clock)
+        assert incident.id is not None
+        views.print_detail(out, queries.show_incident(incident.id, session=session), zone=zone)
+
+    _with_session(work)
+
+
+def _time(text: str | None, zone: str, clock: SystemClock) -> Any:
+    """Parse an optional human time."""
+    return parse_human_time(text, tz=zone, now=clock.now()) if text else None
+
+
+@app.command("list")
+def list_command(
+    status: Annotated[str, typer.Option(help="open, all, or comma-separated statuses.")] = "open",
+    severity: Annotated[str | None, typer.Option(help="Comma-separated, e.g. SEV1,SEV2.")] = None,
+    service: Annotated[str | None, typer.Option()] = None,
+    model: Annotated[str | None, typer.Option()] = None,
+    since: Annotated[str | None, typer.Option(help="Detected since: '7d', ISO date.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    tz: TzOpt = None,
+) -> None:
+    """List incidents, newest first."""
+
+    def work(session: Session, settings: Settings) -> None:
+        zone = tz or settings.default_timezone
+        where = incident_filter(
+            status=None if status == "all" else status,
+            severity=severity,
+            service=service,
+            model=model,
+            since=since,
+            until=None,
+            timezone=zone,
+            now=SystemClock().now(),
+        )
+        page = queries.list_incidents(where=where, limit=limit, cursor=None, session=session)
+        views.print_list(out, page.items, zone=zone)
+
+    _with_session(work)
+
+
+@app.command()
+def show(ref: RefArg, tz: TzOpt = None) -> None:
+    """Show one incident: timestamps, durations and timeline."""
+
+    def work(session: Session, settings: Settings) -> None:
+        zone = tz or settings.default_timezone
+        views.print_detail(out, queries.show_incident(ref, session=session), zone=zone)
+        views.print_timeline(out, queries.timeline(ref, session=session), zone=zone)
+
+    _with_session(work)
+
+
+def _status_command(event: Event) -> Callable[..., None]:
+    """Build the ack/mitigate/resolve/reopen command for `event`."""
+
+    def command(
+        ref: RefArg,
+        at: TimeOpt = None,
+        note: NoteOpt = None,
+        actor: ActorOpt = None,
+        tz: TzOpt = None,
+    ) -> None:
+        def work(session: Session, settings: Settings) -> None:
+            clock = SystemClock()
+            zone = tz or settings.default_timezone
+            flows.change_status(
+                ref,
+                event,
+                actor=_actor(actor),
+                at=_time(at, zone, clock),
+                note=note,
+                session=session,
+                clock=clock,
+            )
+            views.print_detail(out, queries.show_incident(ref, session=session), zone=zone)
+
+        _with_session(work)
+
+    command.__doc__ = f"{event.value.capitalize()} an incident (optionally back-dated with --at)."
+    return command
+
+
+app.command("ack")(_status_command(Event.ACKNOWLEDGE))
+app.command("mitigate")(_status_command(Event.MITIGATE))
+app.command("resolve")(_status_command(Event.RESOLVE))
+app.command("reopen")(_status_command(Event.REOPEN))
+
+
+@app.command()
+def note(
+    ref: RefArg,
+    text: Annotated[str, typer.Argument(help="The note.")],
+    at: TimeOpt = None,
+    actor: ActorOpt = None,
+    tz: TzOpt = None,
+) -> None:
+    """Add a note to an incident's timeline."""
+
+    def work(session: Session, settings: Settings) -> None:
+        clock = SystemClock()
+        when = _time(at, tz or settings.default_timezone, clock)
+        flows.add_note(ref, text=text, actor=_actor(actor), at=when, session=session, clock=clock)
+        out.print(f"note added to {ref}", highlight=False)
+
+    _with_session(work)
