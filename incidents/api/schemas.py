@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 from incidents.domain.lifecycle import Durations
 from incidents.domain.refs import incident_key
 from incidents.domain.severity import Severity, parse_severity
+from incidents.errors import InvalidInput
 from incidents.flows.queries import IncidentDetail
 from incidents.store.models import Incident, TimelineEntry
 
@@ -35,7 +36,10 @@ class _SeverityInput(_Input):
     @classmethod
     def _severity(cls, value: Any) -> Any:
         if isinstance(value, str | int) and not isinstance(value, bool):
-            return parse_severity(str(value))
+            try:
+                return parse_severity(str(value))
+            except InvalidInput as exc:
+                raise ValueError(exc.message) from None
         return value
 
 

@@ -209,7 +209,8 @@ def _stamps_for(
     if event is Event.REOPEN:
         return {"mitigated_at": None, "resolved_at": None}
     field = STAMPED_FIELD[event]
-    if ts.get(field) is not None and event is Event.ACKNOWLEDGE:
+    if event is Event.ACKNOWLEDGE and ts.acknowledged_at is not None and status is Status.MITIGATED:
+        # Acknowledging a mitigated incident only stamps; with a stamp already there it is a no-op.
         raise IllegalTransition(
             f"cannot acknowledge: already acknowledged at {_iso(ts.acknowledged_at)}",
             status=status.value,

@@ -1,0 +1,93 @@
+"""Storage guarantees: aware-UTC timestamps on every backend, one open incident per group,
+and an append-only timeline."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from sqlalchemy.exc import IntegrityError, StatementError
+from sqlmodel import Session
+
+from incidents.store.models import Incident, TimelineEntry
+
+T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+
+
+def make_incident(**fields) -> Incident:
+    values: dict[str, Any] = {
+        "title": "t",
+        "status": "triggered",
+        "severity": "SEV3",
+        "impact_started_source": "defaulted",
+        "impact_started_at": T0,
+        "detected_at": T0,
+        "reported_at": T0,
+        "created_at": T0,
+        "updated_at": T0,
+    }
+    values.update(fields)
+    return Incident(**values)
+
+
+def test_timestamps_come_back_aware_utc_whatever_zone_went_in(engine):
+    berlin = timezone(timedelta(hours=1))
+    with Session(engine) as session:
+        incident = make_incident(
+            detected_at=datetime(2026, 11, 25, 10, 30, 15, 123456, tzinfo=berlin)
+        )
+        session.add(incident)
+        session.commit()
+        incident_id = incident.id
+    with Session(engine) as session:
+        stored = session.get(Incident, incident_id)
+        assert stored is not None
+        assert stored.detected_at == datetime(2026, 11, 25, 9, 30, 15, 123456, tzinfo=UTC)
+        assert stored.detected_at.tzinfo is UTC
+        assert stored.acknowledged_at is None
+
+
+def test_naive_timestamps_are_refused(engine):
+    with Session(engine) as session:
+        session.add(make_incident(detected_at=datetime(2026, 11, 25, 9, 0)))
+        with pytest.raises(StatementError, match="naive datetime"):
+            session.commit()
+
+
+def test_only_one_open_incident_per_source_and_group(engine):
+    with Session(engine) as session:
+        session.add(make_incident(source="alertmanager", group_key="g1"))
+        session.commit()
+        session.add(make_incident(source="alertmanager", group_key="g1"))
+        with pytest.raises(IntegrityError):
+            session.commit()
+        session.rollback()
+
+
+def test_a_resolved_incident_frees_its_group(engine):
+    with Session(engine) as session:
+        session.add(make_incident(source="alertmanager", group_key="g1", status="resolved"))
+        session.add(make_incident(source="alertmanager", group_key="g1"))
+        session.add(make_incident(source="grafana", group_key="g1"))
+        session.add(make_incident(group_key=None))
+        session.add(make_incident(group_key=None))
+        session.commit()
+
+
+def test_timeline_entries_cannot_be_changed_or_deleted(engine):
+    with Session(engine) as session:
+        incident = make_incident()
+        session.add(incident)
+        session.flush()
+        assert incident.id is not None
+        entry = TimelineEntry(incident_id=incident.id, at=T0, recorded_at=T0, kind="note", text="a")
+        session.add(entry)
+        session.commit()
+        entry.text = "rewritten"
+        with pytest.raises(PermissionError, match="append-only"):
+            session.commit()
+        session.rollback()
+        session.delete(entry)
+        with pytest.raises(PermissionError, match="append-only"):
+            session.commit()
