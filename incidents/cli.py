@@ -101,7 +101,7 @@ def _require_head(engine: Engine) -> None:
     """Refuse to work on a database that is not migrated."""
     head, current = migrate.head_revision(), migrate.current_revision(engine)
     if current != head:
-        raise ConfigError(
+        raise IncidentsError(
             f"database is at revision {current}, not {head}: run `incidents db upgrade`"
         )
 

@@ -18,7 +18,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from incidents.errors import ConfigError
+from incidents.domain.timeinput import parse_duration
+from incidents.errors import ConfigError, InvalidTime
 from incidents.resources import bundled_dir
 
 ENV_PREFIX = "INCIDENTS_"
@@ -64,6 +65,16 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"unknown timezone {value!r} (use an IANA name such as Europe/Berlin)"
             ) from exc
+        return value
+
+    @field_validator("reopen_window", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.upper().startswith("P"):
+            try:
+                return parse_duration(value)
+            except InvalidTime as exc:
+                raise ValueError(exc.message) from None
         return value
 
     @field_validator("database_url")

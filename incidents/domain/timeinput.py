@@ -96,6 +96,16 @@ def parse_human_time(text: str, *, tz: str, now: datetime, allow_future: bool = 
     return _not_in_future(result.astimezone(UTC), now=now, text=cleaned)
 
 
+def parse_duration(text: str) -> timedelta:
+    """Read a duration such as '600' (seconds), '10m', '1h30m' or '2 hours'."""
+    lowered = " ".join(text.strip().lower().split())
+    if lowered.isdigit():
+        return timedelta(seconds=int(lowered))
+    if not lowered or not _RELATIVE.match(lowered) or lowered.endswith("ago"):
+        raise InvalidTime(f"cannot read {text!r} as a duration (e.g. 600, 10m, 1h30m)")
+    return _relative_delta(lowered, original=text)
+
+
 def _relative_delta(lowered: str, *, original: str) -> timedelta:
     """Sum the parts of a relative form such as '1h30m ago'."""
     total = timedelta(0)
