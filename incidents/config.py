@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = None
     webhook_token: SecretStr | None = None
     grafana_secret: SecretStr | None = None
+    grafana_signature_header: str = "X-Grafana-Alerting-Signature"
+    grafana_timestamp_header: str | None = None
     pagerduty_webhook_secret: SecretStr | None = None
     pagerduty_routing_key: SecretStr | None = None
     pagerduty_api_token: SecretStr | None = None
