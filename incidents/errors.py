@@ -10,6 +10,7 @@ Hierarchy::
     │   ├── OrderingViolation    → HTTP 422 (timestamps out of order)
     │   └── InvalidTime          → HTTP 422 (unparseable, future, DST gap or overlap)
     ├── MalformedPayload         → HTTP 400 (a sender's body could not be read)
+    ├── PayloadTooLarge          → HTTP 413 (body over INCIDENTS_MAX_BODY_BYTES)
     ├── Unauthorized             → HTTP 401
     │   └── BadSignature         → HTTP 401 (HMAC or signing-secret mismatch)
     └── ConfigError              → start-up refused (one line naming the setting)
@@ -80,6 +81,12 @@ class MalformedPayload(IncidentsError):
     """Raised when a sender's body cannot be read at all (not JSON, wrong encoding)."""
 
     code = "malformed_payload"
+
+
+class PayloadTooLarge(IncidentsError):
+    """Raised when a request body exceeds the configured size limit."""
+
+    code = "payload_too_large"
 
 
 class Unauthorized(IncidentsError):

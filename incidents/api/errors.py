@@ -17,6 +17,7 @@ from incidents.errors import (
     InvalidInput,
     MalformedPayload,
     NotFound,
+    PayloadTooLarge,
     Unauthorized,
 )
 
@@ -27,6 +28,7 @@ STATUS_CODES: dict[type[IncidentsError], int] = {
     Conflict: 409,
     InvalidInput: 422,
     MalformedPayload: 400,
+    PayloadTooLarge: 413,
     Unauthorized: 401,
 }
 

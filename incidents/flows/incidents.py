@@ -145,6 +145,8 @@ def change_status(
     _store_changes(incident, outcome.changes)
     if event is Event.ACKNOWLEDGE:
         incident.acknowledged_by = actor
+    if event in (Event.RESOLVE, Event.REOPEN):
+        incident.resolved_by = actor if event is Event.RESOLVE else None
     incident.updated_at = now
     record_entry(
         session,

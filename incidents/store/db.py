@@ -58,11 +58,22 @@ def build_engine(url: str, **kwargs: Any) -> Engine:
         options["poolclass"] = StaticPool  # one shared connection, or each sees an empty db
     engine = create_engine(url, **options, **kwargs)
     event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "begin", _begin_immediate)
     return engine
+
+
+def _begin_immediate(connection: Any) -> None:
+    """Take SQLite's write lock at BEGIN, so two writers queue instead of failing.
+
+    A deferred transaction that reads and then writes fails at once with SQLITE_BUSY when
+    another connection wrote meanwhile (WAL snapshot conflict); IMMEDIATE waits instead.
+    """
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     """Turn on WAL, foreign keys and a busy timeout for every SQLite connection."""
+    dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself (see below)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")

@@ -60,6 +60,7 @@ class Incident(SQLModel, table=True):
     commander: str | None = Field(default=None, max_length=200)
     reporter: str | None = Field(default=None, max_length=200)
     acknowledged_by: str | None = Field(default=None, max_length=200)
+    resolved_by: str | None = Field(default=None, max_length=200)
     impact_started_source: str = Field(max_length=16)
     impact_started_at: datetime = Field(sa_type=UTCDateTime)
     detected_at: datetime = Field(sa_type=UTCDateTime, index=True)
@@ -115,6 +116,19 @@ class TimelineEntry(SQLModel, table=True):
     actor: str | None = Field(default=None, max_length=200)
     text: str | None = Field(default=None, sa_type=Text)
     data: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+
+
+class Delivery(SQLModel, table=True):
+    """One webhook delivery seen, so a redelivery is answered as a duplicate (24 h)."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("source", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=32)
+    key: str = Field(max_length=128)
+    received_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    result: dict[str, Any] | None = Field(default=None, sa_type=JSON)
 
 
 def _refuse_timeline_change(_mapper: Mapper[Any], _connection: Any, target: Any) -> None:

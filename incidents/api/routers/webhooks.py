@@ -1,0 +1,62 @@
+"""Webhook intake: ``POST /webhooks/<source>`` for every alert source (DESIGN §5)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from incidents.api.body import read_limited
+from incidents.api.deps import ClockDep, SessionDep, SettingsDep
+from incidents.api.schemas import ErrorOut
+from incidents.errors import NotFound
+from incidents.flows import intake
+from incidents.ingest.registry import ADAPTERS
+
+JSON_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "body is not valid JSON"},
+    401: {"model": ErrorOut, "description": "missing or wrong credentials or signature"},
+    404: {"model": ErrorOut, "description": "unknown source"},
+    413: {"model": ErrorOut, "description": "body larger than INCIDENTS_MAX_BODY_BYTES"},
+    422: {"model": ErrorOut, "description": "valid JSON of the wrong shape (names the fields)"},
+}
+
+router = APIRouter(tags=["webhooks"])
+
+
+class WebhookOut(BaseModel):
+    """What a delivery did."""
+
+    alerts: int
+    incidents: list[int]
+    duplicate: bool
+
+
+@router.post("/webhooks/{source}", status_code=202, responses=ERRORS, openapi_extra=JSON_BODY)
+async def receive_webhook(
+    source: str, request: Request, settings: SettingsDep, session: SessionDep, clock: ClockDep
+) -> WebhookOut:
+    """Accept alerts from a source; answer only after they are committed."""
+    adapter = ADAPTERS.get(source)
+    if adapter is None:
+        raise NotFound(f"unknown source {source!r}: use one of {', '.join(sorted(ADAPTERS))}")
+    body = await read_limited(request, limit=settings.max_body_bytes)
+    result, _ = await run_in_threadpool(
+        intake.deliver,
+        adapter,
+        headers=request.headers,
+        body=body,
+        params=dict(request.query_params),
+        settings=settings,
+        session=session,
+        clock=clock,
+    )
+    return WebhookOut(**result.as_json())

@@ -1,0 +1,324 @@
+"""Apply the alerts of one group to its incident: open, reopen, attach, raise, settle (DESIGN §5).
+
+Times from alert sources are repaired, never refused: the caller has already clamped
+future times to the receipt time, and resolution times are kept within the incident's own
+ordering here, so no alert is ever dropped for its clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from incidents.config import Settings
+from incidents.domain.alert import Alert, AlertStatus
+from incidents.domain.lifecycle import TRANSITIONS, Event, ImpactSource, Status, apply_event
+from incidents.domain.refs import incident_key, slice_key
+from incidents.domain.severity import Severity
+from incidents.domain.timeline import TimelineKind
+from incidents.flows.incidents import changes_as_data, record_entry, timestamps_of
+from incidents.store import incidents as store
+from incidents.store import intake as intake_store
+from incidents.store.intake import AUTO_ACTOR
+from incidents.store.models import AlertRecord, Incident
+
+TITLE_MAX = 300
+
+
+def apply_group(
+    alerts: Sequence[Alert], *, now: datetime, settings: Settings, session: Session
+) -> Incident | None:
+    """Bring one group's incident up to date with `alerts`; None when nothing applies."""
+    first = alerts[0]
+    incident = intake_store.find_open_incident(
+        session, source=first.source, group_key=first.group_key
+    )
+    firing = [alert for alert in alerts if alert.status is AlertStatus.FIRING]
+    if incident is None and firing:
+        incident = _reopen(first, now=now, settings=settings, session=session) or _open(
+            firing, now=now, session=session
+        )
+    if incident is None:
+        return None  # resolved or acknowledged alerts of a group we have no open incident for
+    for alert in alerts:
+        if alert.status is AlertStatus.ACKNOWLEDGED:
+            _acknowledge(incident, alert, now=now, session=session)
+        else:
+            _attach(incident, alert, now=now, session=session)
+    _raise_severity(incident, alerts, now=now, session=session)
+    _settle(incident, now=now, settings=settings, session=session)
+    session.flush()
+    return incident
+
+
+def _open(firing: Sequence[Alert], *, now: datetime, session: Session) -> Incident:
+    """Open an incident for a new group: detection is the earliest alert start."""
+    earliest = min(firing, key=lambda alert: alert.starts_at)
+    detected_at = earliest.starts_at
+    onsets = [a.impact_started_at for a in firing if a.impact_started_at is not None]
+    impact_at = min(onsets) if onsets else None
+    has_onset = impact_at is not None and impact_at < detected_at
+    incident = Incident(
+        title=earliest.title[:TITLE_MAX],
+        summary=earliest.summary,
+        status=Status.TRIGGERED.value,
+        severity=_worst(firing).value,
+        source=earliest.source,
+        group_key=earliest.group_key,
+        service=earliest.service,
+        model=earliest.model,
+        model_version=earliest.model_version,
+        slice=dict(earliest.slice) if earliest.slice else None,
+        slice_key=slice_key(dict(earliest.slice) if earliest.slice else None),
+        reporter=earliest.source,
+        impact_started_source=(ImpactSource.SOURCE if has_onset else ImpactSource.DEFAULTED).value,
+        impact_started_at=impact_at if has_onset and impact_at else detected_at,
+        detected_at=detected_at,
+        reported_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    store.add_incident(session, incident)
+    text = f"{incident_key(_id(incident))} opened by {earliest.source}: {incident.title}"
+    _note(
+        session,
+        incident,
+        TimelineKind.OPENED,
+        at=detected_at,
+        now=now,
+        text=text,
+        data={"source": earliest.source, "group_key": earliest.group_key},
+    )
+    return incident
+
+
+def _reopen(
+    alert: Alert, *, now: datetime, settings: Settings, session: Session
+) -> Incident | None:
+    """Reopen the group's incident if it auto-resolved within the reopen window (flapping)."""
+    incident = intake_store.find_reopenable(
+        session, source=alert.source, group_key=alert.group_key, since=now - settings.reopen_window
+    )
+    if incident is None:
+        return None
+    outcome = apply_event(Status(incident.status), timestamps_of(incident), Event.REOPEN, at=now)
+    incident.status = outcome.status.value
+    for change in outcome.changes:
+        setattr(incident, change.field, change.new)
+    incident.resolved_by = None
+    session.flush()  # the open-group index refuses a second open incident here
+    _note(
+        session,
+        incident,
+        TimelineKind.REOPENED,
+        at=now,
+        now=now,
+        text=f"reopened: {alert.title} fired again within {settings.reopen_window}",
+        data={"changes": changes_as_data(outcome.changes)},
+    )
+    return incident
+
+
+def _attach(incident: Incident, alert: Alert, *, now: datetime, session: Session) -> None:
+    """Add a new alert, or count a repeat; only real changes reach the timeline."""
+    record = intake_store.find_matching_alert(
+        session,
+        incident_id=_id(incident),
+        source=alert.source,
+        fingerprint=alert.fingerprint,
+        starts_at=alert.starts_at,
+    )
+    if record is None:
+        session.add(_new_record(incident, alert, now=now))
+        _note(
+            session,
+            incident,
+            TimelineKind.ALERT_ADDED,
+            at=alert.starts_at,
+            now=now,
+            text=f"alert {alert.status.value}: {alert.title}",
+            data={"fingerprint": alert.fingerprint, "status": alert.status.value},
+        )
+        return
+    record.last_seen_at = now
+    record.seen_count += 1
+    if Severity(alert.severity).rank < Severity(record.severity).rank:
+        record.severity = alert.severity.value
+    if record.status != alert.status.value:
+        _change_alert_status(incident, record, alert, now=now, session=session)
+
+
+def _change_alert_status(
+    incident: Incident, record: AlertRecord, alert: Alert, *, now: datetime, session: Session
+) -> None:
+    """Record an alert resolving, or firing again with the same start."""
+    record.status = alert.status.value
+    if alert.status is AlertStatus.RESOLVED:
+        record.ends_at = alert.ends_at or now
+        _note(
+            session,
+            incident,
+            TimelineKind.ALERT_RESOLVED,
+            at=record.ends_at,
+            now=now,
+            text=f"alert resolved: {record.title}",
+            data={"fingerprint": record.fingerprint},
+        )
+    else:
+        record.ends_at = None
+        _note(
+            session,
+            incident,
+            TimelineKind.ALERT_REFIRED,
+            at=now,
+            now=now,
+            text=f"alert firing again: {record.title}",
+            data={"fingerprint": record.fingerprint},
+        )
+
+
+def _new_record(incident: Incident, alert: Alert, *, now: datetime) -> AlertRecord:
+    """Build the stored form of an alert."""
+    return AlertRecord(
+        incident_id=_id(incident),
+        source=alert.source,
+        fingerprint=alert.fingerprint,
+        group_key=alert.group_key,
+        status=alert.status.value,
+        severity=alert.severity.value,
+        title=alert.title[:TITLE_MAX],
+        summary=alert.summary,
+        labels=dict(alert.labels),
+        annotations=dict(alert.annotations),
+        links=[{"href": link.href, "text": link.text} for link in alert.links],
+        starts_at=alert.starts_at,
+        ends_at=alert.ends_at if alert.status is AlertStatus.RESOLVED else None,
+        first_seen_at=now,
+        last_seen_at=now,
+    )
+
+
+def _acknowledge(incident: Incident, alert: Alert, *, now: datetime, session: Session) -> None:
+    """Stamp the sender's acknowledgement when the lifecycle allows it (first one wins)."""
+    status = Status(incident.status)
+    if incident.acknowledged_at is not None or (status, Event.ACKNOWLEDGE) not in TRANSITIONS:
+        return
+    at = max(alert.starts_at, incident.detected_at)
+    outcome = apply_event(status, timestamps_of(incident), Event.ACKNOWLEDGE, at=at)
+    incident.status = outcome.status.value
+    incident.acknowledged_at = at
+    incident.acknowledged_by = alert.actor or alert.source
+    _note(
+        session,
+        incident,
+        TimelineKind.ACKNOWLEDGED,
+        at=at,
+        now=now,
+        text=f"acknowledged in {alert.source}",
+        actor=incident.acknowledged_by,
+    )
+
+
+def _raise_severity(
+    incident: Incident, alerts: Sequence[Alert], *, now: datetime, session: Session
+) -> None:
+    """Take the highest severity of the group's firing alerts; never lower it by itself."""
+    firing = [alert for alert in alerts if alert.status is AlertStatus.FIRING]
+    if not firing:
+        return
+    worst = _worst(firing)
+    if worst.rank >= Severity(incident.severity).rank:
+        return
+    old, incident.severity = incident.severity, worst.value
+    _note(
+        session,
+        incident,
+        TimelineKind.SEVERITY_RAISED,
+        at=now,
+        now=now,
+        text=f"severity raised {old} → {worst.value}",
+        data={"old": old, "new": worst.value},
+    )
+
+
+def _settle(incident: Incident, *, now: datetime, settings: Settings, session: Session) -> None:
+    """When every alert has resolved: mitigate at the latest end, and resolve if configured."""
+    session.flush()
+    records = store.list_alerts(session, _id(incident))
+    if not records or any(record.status != AlertStatus.RESOLVED.value for record in records):
+        return
+    latest = max(record.ends_at or now for record in records)
+    floor = max(t for t in (incident.impact_started_at, incident.mitigated_at) if t is not None)
+    at = min(max(latest, floor), now)
+    status = Status(incident.status)
+    if settings.auto_resolve and (status, Event.RESOLVE) in TRANSITIONS:
+        _auto(incident, Event.RESOLVE, TimelineKind.AUTO_RESOLVED, at=at, now=now, session=session)
+        incident.resolved_by = AUTO_ACTOR
+    elif incident.mitigated_at is None and (status, Event.MITIGATE) in TRANSITIONS:
+        _auto(
+            incident, Event.MITIGATE, TimelineKind.AUTO_MITIGATED, at=at, now=now, session=session
+        )
+
+
+def _auto(
+    incident: Incident,
+    event: Event,
+    kind: TimelineKind,
+    *,
+    at: datetime,
+    now: datetime,
+    session: Session,
+) -> None:
+    """Apply an automatic lifecycle event and record it."""
+    outcome = apply_event(Status(incident.status), timestamps_of(incident), event, at=at)
+    incident.status = outcome.status.value
+    for change in outcome.changes:
+        setattr(incident, change.field, change.new)
+    _note(
+        session,
+        incident,
+        kind,
+        at=at,
+        now=now,
+        text="all alerts resolved",
+        data={"changes": changes_as_data(outcome.changes)},
+    )
+
+
+def _worst(alerts: Sequence[Alert]) -> Severity:
+    """Return the most severe severity among `alerts`."""
+    return min((Severity(alert.severity) for alert in alerts), key=lambda s: s.rank)
+
+
+def _note(
+    session: Session,
+    incident: Incident,
+    kind: TimelineKind,
+    *,
+    at: datetime,
+    now: datetime,
+    text: str,
+    data: dict[str, Any] | None = None,
+    actor: str | None = None,
+) -> None:
+    """Append a timeline entry written by the intake."""
+    incident.updated_at = now
+    record_entry(
+        session,
+        incident,
+        kind=kind,
+        at=at,
+        now=now,
+        actor=actor or incident.source,
+        text=text,
+        data=data,
+    )
+
+
+def _id(incident: Incident) -> int:
+    """Return the id of a flushed incident."""
+    assert incident.id is not None
+    return incident.id

@@ -1,0 +1,197 @@
+"""Take one webhook delivery: authenticate, parse, deduplicate, and apply it atomically.
+
+A delivery is committed whole or not at all. A redelivery (same source and idempotency
+key within 24 h) is answered with the first answer and changes nothing. Source times later
+than receipt (clock skew) are clamped to the receipt time and noted on the timeline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from incidents.config import Settings
+from incidents.domain.alert import Alert
+from incidents.domain.timeline import TimelineKind
+from incidents.errors import MalformedPayload
+from incidents.flows.grouping import apply_group
+from incidents.flows.incidents import record_entry
+from incidents.flows.ports import Clock
+from incidents.ingest import Adapter, Headers
+from incidents.store import intake as intake_store
+from incidents.store.models import Incident
+
+GROUP_ATTEMPTS = 3
+FORGET_EVERY = 1000  # prune the idempotency table on every n-th delivery
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeResult:
+    """What a delivery did: alerts read, incidents touched, and whether it was a repeat."""
+
+    alerts: int
+    incidents: list[int]
+    duplicate: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the webhook answer body."""
+        return {"alerts": self.alerts, "incidents": self.incidents, "duplicate": self.duplicate}
+
+
+def decode_json(body: bytes) -> Any:
+    """Decode a JSON body, or raise MalformedPayload naming the parse error."""
+    try:
+        return json.loads(body)
+    except UnicodeDecodeError as exc:
+        raise MalformedPayload(f"body is not UTF-8 text: {exc.reason}") from None
+    except json.JSONDecodeError as exc:
+        raise MalformedPayload(f"body is not valid JSON: {exc.msg} at position {exc.pos}") from None
+    except RecursionError:
+        raise MalformedPayload("body is not valid JSON: nested too deeply") from None
+
+
+def read_delivery(
+    adapter: Adapter,
+    *,
+    headers: Headers,
+    body: bytes,
+    params: Mapping[str, str],
+    settings: Settings,
+    clock: Clock,
+) -> list[Alert]:
+    """Authenticate the raw bytes, then decode and parse them (no database work)."""
+    now = clock.now()
+    adapter.verify(headers, body, settings, now)
+    return adapter.parse(decode_json(body), now, params)
+
+
+def receive(
+    source: str,
+    alerts: Sequence[Alert],
+    *,
+    delivery_key: str,
+    extra: dict[str, Any] | None = None,
+    settings: Settings,
+    session: Session,
+    clock: Clock,
+) -> IntakeResult:
+    """Apply parsed alerts in one transaction, unless this delivery was seen before."""
+    now = clock.now()
+    delivery, seen = intake_store.claim_delivery(session, source=source, key=delivery_key, now=now)
+    if seen:
+        stored = dict(delivery.result or {})
+        session.rollback()
+        return _replayed(stored, count=len(alerts))
+    touched: list[int] = []
+    for group in _groups([_repair(alert, now) for alert in alerts]):
+        incident = _apply_with_retry(group, now=now, settings=settings, session=session)
+        if incident is not None and incident.id not in touched:
+            assert incident.id is not None
+            touched.append(incident.id)
+    result = IntakeResult(alerts=len(alerts), incidents=touched, extra=extra or {})
+    delivery.result = {**result.as_json(), "extra": result.extra}
+    if delivery.id is not None and delivery.id % FORGET_EVERY == 0:
+        intake_store.forget_old_deliveries(session, now=now)
+    session.commit()
+    return result
+
+
+def _replayed(stored: Mapping[str, Any], *, count: int) -> IntakeResult:
+    """Answer a redelivery with what the first delivery answered."""
+    return IntakeResult(
+        alerts=int(stored.get("alerts", count)),
+        incidents=list(stored.get("incidents", [])),
+        duplicate=True,
+        extra=dict(stored.get("extra") or {}),
+    )
+
+
+def _groups(alerts: Sequence[tuple[Alert, float]]) -> list[list[tuple[Alert, float]]]:
+    """Split alerts by group key, keeping the order they came in."""
+    groups: dict[str, list[tuple[Alert, float]]] = {}
+    for item in alerts:
+        groups.setdefault(item[0].group_key, []).append(item)
+    return list(groups.values())
+
+
+def _repair(alert: Alert, now: datetime) -> tuple[Alert, float]:
+    """Clamp source times later than receipt to the receipt time; return the skew in seconds."""
+    skew = max(0.0, (alert.starts_at - now).total_seconds())
+    changes: dict[str, Any] = {}
+    if skew:
+        changes["starts_at"] = now
+    if alert.ends_at is not None and alert.ends_at > now:
+        changes["ends_at"] = now
+    if alert.impact_started_at is not None and alert.impact_started_at > now:
+        changes["impact_started_at"] = None
+    return (dataclasses.replace(alert, **changes) if changes else alert), skew
+
+
+def _apply_with_retry(
+    group: Sequence[tuple[Alert, float]], *, now: datetime, settings: Settings, session: Session
+) -> Incident | None:
+    """Apply one group; retry when another process opened or reopened it concurrently."""
+    alerts = [alert for alert, _ in group]
+    for attempt in range(GROUP_ATTEMPTS):
+        try:
+            with session.begin_nested():
+                incident = apply_group(alerts, now=now, settings=settings, session=session)
+                if incident is not None:
+                    _note_skew(incident, group, now=now, session=session)
+                return incident
+        except IntegrityError:
+            if attempt == GROUP_ATTEMPTS - 1:
+                raise
+    return None
+
+
+def _note_skew(
+    incident: Incident, group: Sequence[tuple[Alert, float]], *, now: datetime, session: Session
+) -> None:
+    """Record on the timeline that a source's clock ran ahead of ours."""
+    worst = max(skew for _, skew in group)
+    if worst <= 0:
+        return
+    record_entry(
+        session,
+        incident,
+        kind=TimelineKind.CLOCK_SKEW,
+        at=now,
+        now=now,
+        actor=incident.source,
+        text=f"source clock ahead by {worst:.0f}s; its times were clamped to receipt",
+        data={"skew_seconds": worst},
+    )
+
+
+def deliver(
+    adapter: Adapter,
+    *,
+    headers: Headers,
+    body: bytes,
+    params: Mapping[str, str],
+    settings: Settings,
+    session: Session,
+    clock: Clock,
+) -> tuple[IntakeResult, list[Alert]]:
+    """Authenticate, parse and apply one webhook delivery; return its result and alerts."""
+    alerts = read_delivery(
+        adapter, headers=headers, body=body, params=params, settings=settings, clock=clock
+    )
+    result = receive(
+        adapter.source,
+        alerts,
+        delivery_key=adapter.delivery_key(headers, body),
+        settings=settings,
+        session=session,
+        clock=clock,
+    )
+    return result, alerts
