@@ -8,6 +8,7 @@ than receipt (clock skew) are clamped to the receipt time and noted on the timel
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ from incidents.store import intake as intake_store
 from incidents.store.models import Incident
 
 GROUP_ATTEMPTS = 3
+KEY_LIMITS = {"fingerprint": 200, "group_key": 512}
+NAME_LIMITS = {"service": 200, "model": 200, "model_version": 100}
 FORGET_EVERY = 1000  # prune the idempotency table on every n-th delivery
 
 
@@ -123,9 +126,9 @@ def _groups(alerts: Sequence[tuple[Alert, float]]) -> list[list[tuple[Alert, flo
 
 
 def _repair(alert: Alert, now: datetime) -> tuple[Alert, float]:
-    """Clamp source times later than receipt to the receipt time; return the skew in seconds."""
+    """Clamp future source times to receipt and fit identities into their columns."""
     skew = max(0.0, (alert.starts_at - now).total_seconds())
-    changes: dict[str, Any] = {}
+    changes: dict[str, Any] = _fitted(alert)
     if skew:
         changes["starts_at"] = now
     if alert.ends_at is not None and alert.ends_at > now:
@@ -133,6 +136,20 @@ def _repair(alert: Alert, now: datetime) -> tuple[Alert, float]:
     if alert.impact_started_at is not None and alert.impact_started_at > now:
         changes["impact_started_at"] = None
     return (dataclasses.replace(alert, **changes) if changes else alert), skew
+
+
+def _fitted(alert: Alert) -> dict[str, Any]:
+    """Hash over-long keys (identity must survive) and cut over-long names (display only)."""
+    changes: dict[str, Any] = {}
+    for name, limit in KEY_LIMITS.items():
+        value: str = getattr(alert, name)
+        if len(value) > limit:
+            changes[name] = "sha256:" + hashlib.sha256(value.encode()).hexdigest()
+    for name, limit in NAME_LIMITS.items():
+        value_or_none: str | None = getattr(alert, name)
+        if value_or_none is not None and len(value_or_none) > limit:
+            changes[name] = value_or_none[:limit]
+    return changes
 
 
 def _apply_with_retry(
