@@ -2,82 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import pytest
+
+from tests.servers import running_server, server_env
 
 TOKEN = "serve-test-token-123"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def server_env(database_url: str | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INCIDENTS_")}
-    env["INCIDENTS_API_TOKEN"] = TOKEN
-    if database_url:
-        env["INCIDENTS_DATABASE_URL"] = database_url
-    return env
-
-
-@contextmanager
-def running_server(cwd: Path, env: dict[str, str]) -> Iterator[str]:
-    """Start `incidents serve` on a free loopback port; stop it afterwards."""
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "incidents",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    log = (cwd / f"serve-{port}.log").open("w")
-    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(base, process, cwd / f"serve-{port}.log")
-        yield base
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-
-
-def _wait_until_up(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"server exited early:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    pytest.fail(f"server did not answer within 30 s:\n{log.read_text()}")
-
-
 def test_serve_migrates_answers_and_keeps_data_across_restart(tmp_path, database_url):
     on_postgres = database_url.startswith("postgresql")
-    env = server_env(database_url if on_postgres else None)  # SQLite: the default file
+    env = server_env(database_url if on_postgres else None, api_token=TOKEN)  # SQLite: default
     auth = {"Authorization": f"Bearer {TOKEN}"}
     if not on_postgres:
         Path(database_url.removeprefix("sqlite:///")).unlink()  # start truly empty
