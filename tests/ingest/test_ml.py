@@ -148,7 +148,7 @@ def test_slice_key_is_sorted_and_becomes_labels():
 
 @pytest.mark.parametrize("empty", [{}, None])
 def test_empty_or_missing_slice_is_global(empty):
-    (alert,) = parse(drift(slice=empty) if empty is not None else drift(slice=None))
+    (alert,) = parse(drift(slice=empty))
     assert alert.slice is None
     assert alert.group_key == "ml:fraud-model||data_drift"
     assert not any(name.startswith("slice_") for name in alert.labels)
@@ -316,8 +316,10 @@ json_scalars = (
 )
 json_values = st.recursive(
     json_scalars,
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=6), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=6), children, max_size=5)
+    ),
     max_leaves=12,
 )
 

@@ -221,7 +221,8 @@ def test_delivery_key_of_unreadable_bodies_is_the_body_digest(body):
 def _vector_body(vector) -> bytes:
     if "body_ref" in vector:
         return raw(vector["body_ref"].split(" ", 1)[0])
-    return vector["body"].encode(vector.get("body_encoding", "utf-8"))
+    body: bytes = vector["body"].encode(vector.get("body_encoding", "utf-8"))
+    return body
 
 
 V1 = vectors()["pagerduty_v1"]
