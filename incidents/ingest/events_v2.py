@@ -79,7 +79,7 @@ def parse(payload: Any, received_at: datetime, _params: Mapping[str, str]) -> li
         raise InvalidInput(
             "body: Event object format is unrecognized (expected a JSON object)", fields=["body"]
         )
-    problems = _problems(payload)
+    problems = validation_problems(payload)
     if problems:
         raise InvalidInput(
             "; ".join(message for _, message in problems),
@@ -102,8 +102,8 @@ def generated_dedup_key(body: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:GENERATED_KEY_LENGTH]
 
 
-def _problems(event: Mapping[str, Any]) -> list[Problem]:
-    """List every rule the event breaks, so the sender can fix them in one go."""
+def validation_problems(event: Mapping[str, Any]) -> list[Problem]:
+    """List every (field, message) the event breaks: PagerDuty answers with all ``errors``."""
     problems = _blank("routing_key", event.get("routing_key"))
     action = event.get("event_action")
     if not isinstance(action, str) or action not in STATUS_MAP:

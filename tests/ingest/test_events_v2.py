@@ -19,6 +19,7 @@ from incidents.ingest.events_v2 import (
     SOURCE,
     dedup_key_of,
     generated_dedup_key,
+    validation_problems,
 )
 from tests.payloads import load, raw
 
@@ -254,6 +255,13 @@ def test_invalid_events_name_every_field(event, fields, message):
         ADAPTER.parse(event, NOW, {})
     assert caught.value.fields == fields
     assert message in caught.value.message
+
+
+def test_validation_problems_list_each_message_for_the_errors_answer():
+    assert validation_problems(load("pagerduty/events_v2_trigger_request_docs.json")) == []
+    assert validation_problems({"event_action": "resolve", "routing_key": "k"}) == [
+        ("dedup_key", "'dedup_key' is missing or blank")
+    ]
 
 
 def test_longest_dedup_key_and_summary_are_accepted():
