@@ -9,20 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlmodel import Session
 
 from incidents.config import Settings
 from incidents.domain.alert import Alert, AlertStatus
-from incidents.domain.lifecycle import TRANSITIONS, Event, ImpactSource, Status, apply_event
+from incidents.domain.lifecycle import Event, ImpactSource, Status, apply_event
 from incidents.domain.refs import incident_key, slice_key
 from incidents.domain.severity import Severity
 from incidents.domain.timeline import TimelineKind
-from incidents.flows.incidents import changes_as_data, record_entry, timestamps_of
+from incidents.flows.incidents import changes_as_data, timestamps_of
+from incidents.flows.settle import acknowledge_from_source, note, raise_severity, settle, worst
 from incidents.store import incidents as store
 from incidents.store import intake as intake_store
-from incidents.store.intake import AUTO_ACTOR
 from incidents.store.models import AlertRecord, Incident
 
 TITLE_MAX = 300
@@ -45,11 +44,11 @@ def apply_group(
         return None  # resolved or acknowledged alerts of a group we have no open incident for
     for alert in alerts:
         if alert.status is AlertStatus.ACKNOWLEDGED:
-            _acknowledge(incident, alert, now=now, session=session)
+            acknowledge_from_source(incident, alert, now=now, session=session)
         else:
             _attach(incident, alert, now=now, session=session)
-    _raise_severity(incident, alerts, now=now, session=session)
-    _settle(incident, now=now, settings=settings, session=session)
+    raise_severity(incident, alerts, now=now, session=session)
+    settle(incident, now=now, settings=settings, session=session)
     session.flush()
     return incident
 
@@ -65,7 +64,7 @@ def _open(firing: Sequence[Alert], *, now: datetime, session: Session) -> Incide
         title=earliest.title[:TITLE_MAX],
         summary=earliest.summary,
         status=Status.TRIGGERED.value,
-        severity=_worst(firing).value,
+        severity=worst(firing).value,
         source=earliest.source,
         group_key=earliest.group_key,
         service=earliest.service,
@@ -83,7 +82,7 @@ def _open(firing: Sequence[Alert], *, now: datetime, session: Session) -> Incide
     )
     store.add_incident(session, incident)
     text = f"{incident_key(_id(incident))} opened by {earliest.source}: {incident.title}"
-    _note(
+    note(
         session,
         incident,
         TimelineKind.OPENED,
@@ -110,7 +109,7 @@ def _reopen(
         setattr(incident, change.field, change.new)
     incident.resolved_by = None
     session.flush()  # the open-group index refuses a second open incident here
-    _note(
+    note(
         session,
         incident,
         TimelineKind.REOPENED,
@@ -133,7 +132,7 @@ def _attach(incident: Incident, alert: Alert, *, now: datetime, session: Session
     )
     if record is None:
         session.add(_new_record(incident, alert, now=now))
-        _note(
+        note(
             session,
             incident,
             TimelineKind.ALERT_ADDED,
@@ -158,7 +157,7 @@ def _change_alert_status(
     record.status = alert.status.value
     if alert.status is AlertStatus.RESOLVED:
         record.ends_at = alert.ends_at or now
-        _note(
+        note(
             session,
             incident,
             TimelineKind.ALERT_RESOLVED,
@@ -169,7 +168,7 @@ def _change_alert_status(
         )
     else:
         record.ends_at = None
-        _note(
+        note(
             session,
             incident,
             TimelineKind.ALERT_REFIRED,
@@ -198,123 +197,6 @@ def _new_record(incident: Incident, alert: Alert, *, now: datetime) -> AlertReco
         ends_at=alert.ends_at if alert.status is AlertStatus.RESOLVED else None,
         first_seen_at=now,
         last_seen_at=now,
-    )
-
-
-def _acknowledge(incident: Incident, alert: Alert, *, now: datetime, session: Session) -> None:
-    """Stamp the sender's acknowledgement when the lifecycle allows it (first one wins)."""
-    status = Status(incident.status)
-    if incident.acknowledged_at is not None or (status, Event.ACKNOWLEDGE) not in TRANSITIONS:
-        return
-    at = max(alert.starts_at, incident.detected_at)
-    outcome = apply_event(status, timestamps_of(incident), Event.ACKNOWLEDGE, at=at)
-    incident.status = outcome.status.value
-    incident.acknowledged_at = at
-    incident.acknowledged_by = alert.actor or alert.source
-    _note(
-        session,
-        incident,
-        TimelineKind.ACKNOWLEDGED,
-        at=at,
-        now=now,
-        text=f"acknowledged in {alert.source}",
-        actor=incident.acknowledged_by,
-    )
-
-
-def _raise_severity(
-    incident: Incident, alerts: Sequence[Alert], *, now: datetime, session: Session
-) -> None:
-    """Take the highest severity of the group's firing alerts; never lower it by itself."""
-    firing = [alert for alert in alerts if alert.status is AlertStatus.FIRING]
-    if not firing:
-        return
-    worst = _worst(firing)
-    if worst.rank >= Severity(incident.severity).rank:
-        return
-    old, incident.severity = incident.severity, worst.value
-    _note(
-        session,
-        incident,
-        TimelineKind.SEVERITY_RAISED,
-        at=now,
-        now=now,
-        text=f"severity raised {old} → {worst.value}",
-        data={"old": old, "new": worst.value},
-    )
-
-
-def _settle(incident: Incident, *, now: datetime, settings: Settings, session: Session) -> None:
-    """When every alert has resolved: mitigate at the latest end, and resolve if configured."""
-    session.flush()
-    records = store.list_alerts(session, _id(incident))
-    if not records or any(record.status != AlertStatus.RESOLVED.value for record in records):
-        return
-    latest = max(record.ends_at or now for record in records)
-    floor = max(t for t in (incident.impact_started_at, incident.mitigated_at) if t is not None)
-    at = min(max(latest, floor), now)
-    status = Status(incident.status)
-    if settings.auto_resolve and (status, Event.RESOLVE) in TRANSITIONS:
-        _auto(incident, Event.RESOLVE, TimelineKind.AUTO_RESOLVED, at=at, now=now, session=session)
-        incident.resolved_by = AUTO_ACTOR
-    elif incident.mitigated_at is None and (status, Event.MITIGATE) in TRANSITIONS:
-        _auto(
-            incident, Event.MITIGATE, TimelineKind.AUTO_MITIGATED, at=at, now=now, session=session
-        )
-
-
-def _auto(
-    incident: Incident,
-    event: Event,
-    kind: TimelineKind,
-    *,
-    at: datetime,
-    now: datetime,
-    session: Session,
-) -> None:
-    """Apply an automatic lifecycle event and record it."""
-    outcome = apply_event(Status(incident.status), timestamps_of(incident), event, at=at)
-    incident.status = outcome.status.value
-    for change in outcome.changes:
-        setattr(incident, change.field, change.new)
-    _note(
-        session,
-        incident,
-        kind,
-        at=at,
-        now=now,
-        text="all alerts resolved",
-        data={"changes": changes_as_data(outcome.changes)},
-    )
-
-
-def _worst(alerts: Sequence[Alert]) -> Severity:
-    """Return the most severe severity among `alerts`."""
-    return min((Severity(alert.severity) for alert in alerts), key=lambda s: s.rank)
-
-
-def _note(
-    session: Session,
-    incident: Incident,
-    kind: TimelineKind,
-    *,
-    at: datetime,
-    now: datetime,
-    text: str,
-    data: dict[str, Any] | None = None,
-    actor: str | None = None,
-) -> None:
-    """Append a timeline entry written by the intake."""
-    incident.updated_at = now
-    record_entry(
-        session,
-        incident,
-        kind=kind,
-        at=at,
-        now=now,
-        actor=actor or incident.source,
-        text=text,
-        data=data,
     )
 
 

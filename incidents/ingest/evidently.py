@@ -209,7 +209,7 @@ def _read_suite_columns(tests: Any, findings: Findings) -> None:
         if not isinstance(parameters, Mapping):
             continue
         if isinstance(parameters.get("column_name"), str):
-            _add_column(findings, parameters["column_name"], parameters, f"{where}", _SUITE_KEYS)
+            _add_column(findings, parameters["column_name"], parameters, where, _SUITE_KEYS)
         if parameters.get("features") is not None:
             _suite_share_test(parameters, where, findings)
 
@@ -247,19 +247,24 @@ def _read_metrics(metrics: Any, findings: Findings) -> None:
 def _legacy_summary(item: Mapping[str, Any], where: str, findings: Findings) -> None:
     """Read DatasetDriftMetric (legacy): Evidently's own dataset-drift verdict and counts."""
     result = _mapping(item.get("result"), f"{where}.result")
+    at = f"{where}.result."
+    count = _count(result.get("number_of_drifted_columns"), at + "number_of_drifted_columns")
+    total = _count(result.get("number_of_columns"), at + "number_of_columns")
+    share = _number(result.get("share_of_drifted_columns"), at + "share_of_drifted_columns")
+    limit = _number(result.get("drift_share"), at + "drift_share")
     verdict = result.get("dataset_drift")
-    if not isinstance(verdict, bool):
-        name = f"{where}.result.dataset_drift"
-        raise InvalidInput(f"{name}: required, true or false", fields=[name])
-    findings.untested_drift = verdict or bool(findings.untested_drift)
-    count = _count(result.get("number_of_drifted_columns"), f"{where}.result")
-    total = _count(result.get("number_of_columns"), f"{where}.result")
-    share = _number(result.get("share_of_drifted_columns"), f"{where}.result")
-    limit = _number(result.get("drift_share"), f"{where}.result")
+    if verdict is None and share is not None and limit is not None:
+        verdict = share >= limit  # Evidently's rule, for results that omit the verdict
+    if verdict is not None and not isinstance(verdict, bool):
+        raise InvalidInput(
+            f"{at}dataset_drift: expected true or false", fields=[at + "dataset_drift"]
+        )
     findings.count = count if count is not None else findings.count
     findings.total = total if total is not None else findings.total
     findings.share = share if share is not None else findings.share
     findings.drift_share = limit if limit is not None else findings.drift_share
+    if verdict is not None:
+        findings.untested_drift = verdict or bool(findings.untested_drift)
 
 
 def _legacy_table(item: Mapping[str, Any], where: str, findings: Findings) -> None:
@@ -279,7 +284,7 @@ def _drifted_columns_count(item: Mapping[str, Any], where: str, findings: Findin
     findings.share = _number(value.get("share"), f"{where}.value.share")
     limit = _number(_get(item.get("config"), "drift_share"), f"{where}.config.drift_share")
     findings.drift_share = DEFAULT_DRIFT_SHARE if limit is None else limit
-    if _bound_status(item, findings) is None and findings.share is not None:
+    if not _bound_statuses(item, findings) and findings.share is not None:
         findings.untested_drift = findings.share >= findings.drift_share
 
 
@@ -292,17 +297,17 @@ def _value_drift(item: Mapping[str, Any], where: str, findings: Findings) -> Non
     score = _number(item.get("value"), f"{where}.value")
     method = _text(config.get("method"), f"{where}.config.method")
     threshold = _number(config.get("threshold"), f"{where}.config.threshold")
-    detected = TEST_DETECTED.get(_bound_status(item, findings) or "")
-    if detected is None:
-        detected = _derived_drift(score, method, threshold)
+    verdicts = [TEST_DETECTED[s] for s in _bound_statuses(item, findings) if s in TEST_DETECTED]
+    detected = any(verdicts) if verdicts else _derived_drift(score, method, threshold)
     findings.columns[name] = Column(name, detected, score, method, threshold)
 
 
-def _bound_status(item: Mapping[str, Any], findings: Findings) -> str | None:
-    """Return the status of the test bound to this metric by ``metric_config.metric_id``."""
+def _bound_statuses(item: Mapping[str, Any], findings: Findings) -> list[str]:
+    """Return the statuses of the tests bound to this metric by ``metric_config.metric_id``."""
     metric_id = item.get("id")
-    statuses = [check.status for check in findings.checks if check.metric_id == metric_id]
-    return statuses[0] if metric_id is not None and statuses else None
+    if not isinstance(metric_id, str):
+        return []
+    return [check.status for check in findings.checks if check.metric_id == metric_id]
 
 
 def _derived_drift(score: float | None, method: str | None, threshold: float | None) -> bool:
@@ -355,6 +360,7 @@ class Tally:
 
     drifted: list[str]
     failed: list[str]
+    tests: int
     count: int
     total: int | None
     share: float | None
@@ -370,7 +376,7 @@ def _tally(findings: Findings) -> Tally:
     if share is None and total:
         share = count / total
     failed = [_failed_name(check) for check in findings.checks if TEST_FIRES[check.status]]
-    return Tally(drifted, failed, count, total, share, findings.drift_share)
+    return Tally(drifted, failed, len(findings.checks), count, total, share, findings.drift_share)
 
 
 def _failed_name(check: Check) -> str:
@@ -408,16 +414,29 @@ def _title(subject: Subject, tally: Tally, *, firing: bool) -> str:
     """Headline plus numbers, e.g. ``Data drift on m: 2 of 3 columns drifted (share …)``."""
     seen = bool(tally.count or tally.drifted)
     where = f" ({slice_key(subject.slice)})" if subject.slice else ""
-    prefix = f"{HEADLINES[(firing, seen)]} on {subject.model}{where}: "
-    if tally.total is None or (firing and not seen):
-        return prefix + f"{len(tally.failed)} failing test(s)"
+    about_columns = tally.total is not None or tally.share is not None or seen
+    detail = _tests_detail(tally) if firing and not seen or not about_columns else None
+    return (
+        f"{HEADLINES[(firing, seen)]} on {subject.model}{where}: {detail or _drift_detail(tally)}"
+    )
+
+
+def _drift_detail(tally: Tally) -> str:
+    """Say how many columns drifted against the dataset-drift limit."""
     detail = f"{tally.count} of {tally.total} columns drifted"
+    if tally.total is None:
+        detail = f"{tally.count} column(s) drifted"
     if tally.share is None:
-        return prefix + detail
+        return detail
     if tally.drift_share is None:
-        return prefix + f"{detail} (share {tally.share:.2f})"
+        return f"{detail} (share {tally.share:.2f})"
     sign = "≥" if tally.share >= tally.drift_share else "<"
-    return prefix + f"{detail} (share {tally.share:.2f} {sign} {tally.drift_share:.2f})"
+    return f"{detail} (share {tally.share:.2f} {sign} {tally.drift_share:.2f})"
+
+
+def _tests_detail(tally: Tally) -> str:
+    """Say how many tests failed, for runs whose trouble is not drifted columns."""
+    return f"{len(tally.failed)} of {tally.tests} tests failing"
 
 
 def _summary(tally: Tally) -> str:
