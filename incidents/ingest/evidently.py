@@ -129,12 +129,18 @@ def parse(payload: Any, received_at: datetime, params: Mapping[str, str]) -> lis
     findings = Findings(checks=_checks(payload.get("tests")))
     _read_metrics(payload.get("metrics"), findings)
     _read_suite_columns(payload.get("tests"), findings)
-    if not (findings.checks or findings.columns or findings.count is not None):
+    if _says_nothing(findings):
         message = f"body: no data-drift metric or test found; {SHAPES}"
         raise InvalidInput(message, fields=["body"])
     stamped = _report_time(payload.get("timestamp"))
     starts_at = min(stamped, received_at) if stamped else received_at
     return [_alert(subject, findings, starts_at=starts_at, received_at=received_at)]
+
+
+def _says_nothing(findings: Findings) -> bool:
+    """True when a run holds no drift metric or test: resolving on it would be a guess."""
+    empty = not (findings.checks or findings.columns)
+    return empty and findings.count is None and findings.untested_drift is None
 
 
 # --- the subject, from query parameters ---------------------------------------------------
@@ -495,8 +501,8 @@ def _report_time(value: Any) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value.strip())
         # Legacy Evidently writes str(datetime) of the run with no offset (usually the job
-        # host's local clock); we treat it as UTC. The caller clamps to the receipt time,
-        # so a host east of UTC cannot produce a detection in the future.
+        # host's local clock); we treat it as UTC. ``parse`` clamps it to the receipt time,
+        # so a host east of UTC cannot put a detection in the future.
         return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
     except (ValueError, OverflowError):
         raise problem from None

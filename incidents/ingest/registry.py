@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from incidents.ingest import Adapter, alertmanager
+from incidents.ingest import Adapter, alertmanager, events_v2, grafana, pagerduty
 
 ADAPTERS: dict[str, Adapter] = {
     "alertmanager": alertmanager.ADAPTER,
+    "grafana": grafana.ADAPTER,
+    "pagerduty": pagerduty.ADAPTER,
+    "events-v2": events_v2.ADAPTER,
 }

@@ -7,7 +7,7 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from incidents.config import Settings
 from incidents.domain.alert import Alert, AlertStatus
@@ -63,18 +63,18 @@ class Intake:
 
     def incidents(self) -> list[Incident]:
         with Session(self.engine) as session:
-            return list(session.exec(select(Incident).order_by(Incident.id)).all())
+            return list(session.exec(select(Incident).order_by(col(Incident.id))).all())
 
     def alerts(self) -> list[AlertRecord]:
         with Session(self.engine) as session:
-            return list(session.exec(select(AlertRecord).order_by(AlertRecord.id)).all())
+            return list(session.exec(select(AlertRecord).order_by(col(AlertRecord.id))).all())
 
     def kinds(self, incident_id: int = 1) -> list[str]:
         with Session(self.engine) as session:
             rows = session.exec(
                 select(TimelineEntry)
                 .where(TimelineEntry.incident_id == incident_id)
-                .order_by(TimelineEntry.id)
+                .order_by(col(TimelineEntry.id))
             ).all()
             return [row.kind for row in rows]
 
