@@ -86,7 +86,12 @@ def parse_time(value: Any, *, field_name: str) -> datetime | None:
         return None
     if parsed.tzinfo is None:
         raise InvalidInput(f"{field_name}: {value!r} has no timezone offset", fields=[field_name])
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInput(
+            f"{field_name}: {value!r} is out of range", fields=[field_name]
+        ) from None
 
 
 def severity_from_labels(labels: Mapping[str, str], default: Severity = Severity.SEV3) -> Severity:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from incidents.errors import NotFound
 
 KEY_PREFIX = "INC-"
+SLICE_KEY_MAX = 500
 _REF = re.compile(r"^\s*(?:inc-|#)?(\d{1,18})\s*$", re.IGNORECASE)
 
 
@@ -26,7 +28,13 @@ def parse_incident_ref(ref: str | int) -> int:
 
 
 def slice_key(slice_: dict[str, str] | None) -> str | None:
-    """Return a canonical, sortable text for a slice, e.g. ``language=de,region=eu``."""
+    """Return a canonical, sortable text for a slice, e.g. ``language=de,region=eu``.
+
+    Keys longer than the column (500) are replaced by their SHA-256, so they still group.
+    """
     if not slice_:
         return None
-    return ",".join(f"{name}={slice_[name]}" for name in sorted(slice_))
+    text = ",".join(f"{name}={slice_[name]}" for name in sorted(slice_))
+    if len(text) <= SLICE_KEY_MAX:
+        return text
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
