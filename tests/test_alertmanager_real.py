@@ -15,11 +15,14 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
+from tests.readme import snippet
 from tests.servers import free_port, running_server, server_env, wait_for_http
 
 BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 WEBHOOK_TOKEN = "am-e2e-webhook-token"
+PLACEHOLDER = "REPLACE_WITH_INCIDENTS_WEBHOOK_TOKEN"
 API_TOKEN = "am-e2e-api-token"
 API = {"Authorization": f"Bearer {API_TOKEN}"}
 
@@ -27,22 +30,15 @@ MISSING = "prometheus-alertmanager is not installed (apt-get install prometheus-
 # In CI (.ci/run installs the binary) a missing binary is a failure, never a silent skip.
 pytestmark = pytest.mark.skipif(BINARY is None and not os.environ.get("CI"), reason=MISSING)
 
-CONFIG = """\
-route:
-  receiver: incidents
-  group_by: [alertname, service]
-  group_wait: 1s
-  group_interval: 1s
-  repeat_interval: 1h
-receivers:
-  - name: incidents
-    webhook_configs:
-      - url: {url}/webhooks/alertmanager
-        send_resolved: true
-        http_config:
-          authorization:
-            credentials: {token}
-"""
+
+def config_from_readme(target: str) -> str:
+    """Return the README's Alertmanager snippet as pasted, with test-speed timings."""
+    config = yaml.safe_load(snippet("alertmanager.yml").replace(PLACEHOLDER, WEBHOOK_TOKEN))
+    config["route"].update(group_wait="1s", group_interval="1s", repeat_interval="1h")
+    for receiver in config["receivers"]:
+        for hook in receiver["webhook_configs"]:
+            hook["url"] = hook["url"].replace("http://127.0.0.1:8000", target)
+    return str(yaml.safe_dump(config))
 
 
 @contextmanager
@@ -50,7 +46,7 @@ def running_alertmanager(tmp_path: Path, target: str) -> Iterator[str]:
     """Start Alertmanager on a free loopback port, clustering off; stop it afterwards."""
     assert BINARY is not None, MISSING
     config = tmp_path / "alertmanager.yml"
-    config.write_text(CONFIG.format(url=target, token=WEBHOOK_TOKEN))
+    config.write_text(config_from_readme(target))
     port = free_port()
     log_path = tmp_path / "alertmanager.log"
     command = [
