@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy import DateTime, Engine, String, Text, create_engine, event
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
@@ -45,6 +45,38 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+class SafeString(TypeDecorator[str]):
+    """A VARCHAR that never sends what PostgreSQL would refuse: NUL characters, or more
+    characters than the column holds.
+
+    Senders can put ``\u0000`` in any JSON string and any length in a label; replacing NUL
+    with U+FFFD and cutting to the column's length here (for writes and comparisons alike)
+    keeps such input from ever becoming a 500. Identity fields are hashed before they get
+    here (flows/intake), so the cut only ever shortens display text.
+    """
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:  # noqa: ARG002
+        """Replace NUL characters and cut to the column's length."""
+        if not value:
+            return value
+        cleaned = value.replace("\x00", NUL_REPLACEMENT)
+        length = getattr(self.impl, "length", None)
+        return cleaned[:length] if length else cleaned
+
+
+class SafeText(SafeString):
+    """A TEXT column with the same NUL protection as ``SafeString``."""
+
+    impl = Text
+    cache_ok = True
+
+
+NUL_REPLACEMENT = "\ufffd"
 
 
 def build_engine(url: str, **kwargs: Any) -> Engine:

@@ -9,11 +9,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, Text, UniqueConstraint, event, text
+from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, UniqueConstraint, event, text
 from sqlalchemy.orm import Mapper
 from sqlmodel import Field, SQLModel
 
-from incidents.store.db import UTCDateTime
+from incidents.store.db import SafeString, SafeText, UTCDateTime
 
 # Deterministic constraint names keep migrations identical on SQLite and PostgreSQL.
 SQLModel.metadata.naming_convention = {
@@ -46,31 +46,31 @@ class Incident(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    title: str = Field(max_length=300)
-    summary: str | None = Field(default=None, sa_type=Text)
-    status: str = Field(max_length=16)
-    severity: str = Field(max_length=8)
-    source: str = Field(default="manual", max_length=32)
-    group_key: str | None = Field(default=None, max_length=512)
-    service: str | None = Field(default=None, max_length=200, index=True)
-    model: str | None = Field(default=None, max_length=200, index=True)
-    model_version: str | None = Field(default=None, max_length=100)
+    title: str = Field(sa_type=SafeString(300))
+    summary: str | None = Field(default=None, sa_type=SafeText)
+    status: str = Field(sa_type=SafeString(16))
+    severity: str = Field(sa_type=SafeString(8))
+    source: str = Field(default="manual", sa_type=SafeString(32))
+    group_key: str | None = Field(default=None, sa_type=SafeString(512))
+    service: str | None = Field(default=None, sa_type=SafeString(200), index=True)
+    model: str | None = Field(default=None, sa_type=SafeString(200), index=True)
+    model_version: str | None = Field(default=None, sa_type=SafeString(100))
     slice: dict[str, str] | None = Field(default=None, sa_type=JSON)
-    slice_key: str | None = Field(default=None, max_length=500, index=True)
-    commander: str | None = Field(default=None, max_length=200)
-    reporter: str | None = Field(default=None, max_length=200)
-    acknowledged_by: str | None = Field(default=None, max_length=200)
-    resolved_by: str | None = Field(default=None, max_length=200)
-    impact_started_source: str = Field(max_length=16)
+    slice_key: str | None = Field(default=None, sa_type=SafeString(500), index=True)
+    commander: str | None = Field(default=None, sa_type=SafeString(200))
+    reporter: str | None = Field(default=None, sa_type=SafeString(200))
+    acknowledged_by: str | None = Field(default=None, sa_type=SafeString(200))
+    resolved_by: str | None = Field(default=None, sa_type=SafeString(200))
+    impact_started_source: str = Field(sa_type=SafeString(16))
     impact_started_at: datetime = Field(sa_type=UTCDateTime)
     detected_at: datetime = Field(sa_type=UTCDateTime, index=True)
     reported_at: datetime = Field(sa_type=UTCDateTime)
     acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     mitigated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    runbook: str | None = Field(default=None, max_length=300)
-    slack_channel: str | None = Field(default=None, max_length=100)
-    pagerduty_incident_id: str | None = Field(default=None, max_length=100)
+    runbook: str | None = Field(default=None, sa_type=SafeString(300))
+    slack_channel: str | None = Field(default=None, sa_type=SafeString(100))
+    pagerduty_incident_id: str | None = Field(default=None, sa_type=SafeString(100))
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
@@ -85,13 +85,13 @@ class AlertRecord(SQLModel, table=True):
     incident_id: int = Field(
         sa_column=Column(Integer, ForeignKey("incidents.id"), nullable=False, index=True)
     )
-    source: str = Field(max_length=32)
-    fingerprint: str = Field(max_length=200)
-    group_key: str = Field(max_length=512)
-    status: str = Field(max_length=16)
-    severity: str = Field(max_length=8)
-    title: str = Field(max_length=300)
-    summary: str | None = Field(default=None, sa_type=Text)
+    source: str = Field(sa_type=SafeString(32))
+    fingerprint: str = Field(sa_type=SafeString(200))
+    group_key: str = Field(sa_type=SafeString(512))
+    status: str = Field(sa_type=SafeString(16))
+    severity: str = Field(sa_type=SafeString(8))
+    title: str = Field(sa_type=SafeString(300))
+    summary: str | None = Field(default=None, sa_type=SafeText)
     labels: dict[str, str] = Field(default_factory=dict, sa_type=JSON)
     annotations: dict[str, str] = Field(default_factory=dict, sa_type=JSON)
     links: list[dict[str, str]] = Field(default_factory=list, sa_type=JSON)
@@ -112,9 +112,9 @@ class TimelineEntry(SQLModel, table=True):
     incident_id: int = Field(sa_column=Column(Integer, ForeignKey("incidents.id"), nullable=False))
     at: datetime = Field(sa_type=UTCDateTime)
     recorded_at: datetime = Field(sa_type=UTCDateTime)
-    kind: str = Field(max_length=32)
-    actor: str | None = Field(default=None, max_length=200)
-    text: str | None = Field(default=None, sa_type=Text)
+    kind: str = Field(sa_type=SafeString(32))
+    actor: str | None = Field(default=None, sa_type=SafeString(200))
+    text: str | None = Field(default=None, sa_type=SafeText)
     data: dict[str, Any] | None = Field(default=None, sa_type=JSON)
 
 
@@ -125,8 +125,8 @@ class Delivery(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("source", "key"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    source: str = Field(max_length=32)
-    key: str = Field(max_length=128)
+    source: str = Field(sa_type=SafeString(32))
+    key: str = Field(sa_type=SafeString(128))
     received_at: datetime = Field(sa_type=UTCDateTime, index=True)
     result: dict[str, Any] | None = Field(default=None, sa_type=JSON)
 

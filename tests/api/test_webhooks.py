@@ -108,3 +108,19 @@ def test_a_failing_group_rolls_back_the_whole_delivery(hooks, engine):
 def test_webhooks_are_in_the_openapi_document(hooks):
     paths = hooks.get("/openapi.json").json()["paths"]
     assert "/webhooks/{source}" in paths
+
+
+def test_nul_characters_from_a_sender_are_stored_replaced(hooks, engine):
+    body = (
+        b'{"groupKey":"g\\u0000","alerts":[{"status":"firing","startsAt":"2026-11-25T10:00:00Z",'
+        b'"labels":{"alertname":"x\\u0000"},"annotations":{"summary":"y\\u0000"}}]}'
+    )
+    response = hooks.post("/webhooks/alertmanager", content=body, headers=AUTH)
+    assert response.status_code == 202
+    again = hooks.post(
+        "/webhooks/alertmanager", content=body.replace(b"10:00", b"10:01"), headers=AUTH
+    )
+    assert again.json()["incidents"] == response.json()["incidents"], "the group still matches"
+    with engine.connect() as connection:
+        title = connection.execute(text("SELECT title FROM incidents")).scalar_one()
+    assert title == "y\ufffd"

@@ -91,3 +91,17 @@ def test_timeline_entries_cannot_be_changed_or_deleted(engine):
         session.delete(entry)
         with pytest.raises(PermissionError, match="append-only"):
             session.commit()
+
+
+def test_nul_characters_and_overlong_text_never_reach_the_database_raw(engine):
+    with Session(engine) as session:
+        incident = make_incident(title="a\x00b" + "x" * 400, commander="c" * 999, summary="s\x00")
+        session.add(incident)
+        session.commit()
+        incident_id = incident.id
+    with Session(engine) as session:
+        stored = session.get(Incident, incident_id)
+        assert stored is not None
+        assert stored.title == ("a\ufffdb" + "x" * 400)[:300]
+        assert stored.commander == "c" * 200
+        assert stored.summary == "s\ufffd"
