@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
+from incidents import cli_metrics as metrics_views
 from incidents import cli_views as views
 from incidents.config import Settings, load_settings
 from incidents.domain.lifecycle import Event
@@ -26,8 +27,8 @@ from incidents.domain.severity import parse_severity
 from incidents.domain.timeinput import parse_human_time
 from incidents.errors import ConfigError, IncidentsError, NotFound
 from incidents.flows import incidents as flows
-from incidents.flows import intake, queries
-from incidents.flows.filters import incident_filter
+from incidents.flows import intake, metrics, queries
+from incidents.flows.filters import incident_filter, metrics_query
 from incidents.flows.ports import SystemClock
 from incidents.ingest.registry import ADAPTERS
 from incidents.store import migrate
@@ -411,3 +412,39 @@ def _replay_http(
     if response.status_code >= 300:
         raise _fail(f"{target} answered {response.status_code}: {response.text.strip()}")
     out.print(response.text.strip(), highlight=False)
+
+
+@app.command("metrics")
+def metrics_command(
+    since: Annotated[str, typer.Option(help="Detected since: '90d', ISO date or time.")] = "90d",
+    until: Annotated[str | None, typer.Option(help="Detected before (default now).")] = None,
+    by: Annotated[
+        str | None, typer.Option(help="severity,service,model,slice,source + week|month|quarter")
+    ] = None,
+    severity: Annotated[str | None, typer.Option(help="Only these, e.g. SEV1,SEV2.")] = None,
+    service: Annotated[str | None, typer.Option()] = None,
+    model: Annotated[str | None, typer.Option()] = None,
+    slice_: Annotated[str | None, typer.Option("--slice", help="e.g. language=de")] = None,
+    source: Annotated[str | None, typer.Option()] = None,
+    trend: Annotated[bool, typer.Option(help="Compare with the period before.")] = False,
+    format_: Annotated[
+        metrics_views.MetricsFormat, typer.Option("--format", help="table, json or csv.")
+    ] = metrics_views.MetricsFormat.TABLE,
+    tz: TzOpt = None,
+) -> None:
+    """Show MTTD / MTTA / MTTM / MTTR: medians, p90, counts, exclusions."""
+
+    def work(session: Session, settings: Settings) -> None:
+        query = metrics_query(
+            since=since,
+            until=until,
+            group_by=by,
+            filters={"severity": severity, "service": service, "model": model,
+                     "slice": slice_, "source": source},
+            trend=trend,
+            timezone=tz or settings.default_timezone,
+            now=SystemClock().now(),
+        )  # fmt: skip
+        metrics_views.print_metrics(out, metrics.report(query, session=session), format_=format_)
+
+    _with_session(work)
