@@ -41,7 +41,9 @@ def incident_row(rng: random.Random) -> dict[str, Any]:
     impact = detected if defaulted else detected - timedelta(seconds=lognormal(rng, 300))
     status = "open" if rng.random() < 0.02 else "resolved"
     acked = None if rng.random() < 0.05 else detected + timedelta(seconds=lognormal(rng, 180))
-    mitigated = impact + timedelta(seconds=max(lognormal(rng, 2700), (detected - impact).total_seconds()))
+    mitigated = impact + timedelta(
+        seconds=max(lognormal(rng, 2700), (detected - impact).total_seconds())
+    )
     resolved = mitigated + timedelta(seconds=lognormal(rng, 7200))
     if status == "open":
         mitigated = mitigated if rng.random() < 0.5 else None
@@ -80,7 +82,9 @@ def seed(engine: Engine, count: int, *, seed_value: int = 42) -> None:
     """Insert `count` incidents, showing a progress bar."""
     table = Incident.__table__  # type: ignore[attr-defined]
     with Progress() as progress:
-        task = progress.add_task(f"seeding {count:,} incidents ({engine.dialect.name})", total=count)
+        task = progress.add_task(
+            f"seeding {count:,} incidents ({engine.dialect.name})", total=count
+        )
         for rows in batches(count, seed_value):
             with engine.begin() as connection:
                 connection.execute(insert(table), rows)
