@@ -41,10 +41,9 @@ def incident_row(rng: random.Random) -> dict[str, Any]:
     impact = detected if defaulted else detected - timedelta(seconds=lognormal(rng, 300))
     status = "open" if rng.random() < 0.02 else "resolved"
     acked = None if rng.random() < 0.05 else detected + timedelta(seconds=lognormal(rng, 180))
-    mitigated = impact + timedelta(
-        seconds=max(lognormal(rng, 2700), (detected - impact).total_seconds())
-    )
-    resolved = mitigated + timedelta(seconds=lognormal(rng, 7200))
+    lasted = max(lognormal(rng, 2700), (detected - impact).total_seconds())
+    mitigated: datetime | None = impact + timedelta(seconds=lasted)
+    resolved: datetime | None = impact + timedelta(seconds=lasted + lognormal(rng, 7200))
     if status == "open":
         mitigated = mitigated if rng.random() < 0.5 else None
         resolved = None

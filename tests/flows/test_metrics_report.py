@@ -64,7 +64,9 @@ def label(name: str, row: dict[str, Any]) -> str | None:
     return value
 
 
-def reference(rows: list[dict[str, Any]], group_by: list[str]) -> dict[tuple, dict[str, Any]]:
+def reference(
+    rows: list[dict[str, Any]], group_by: list[str]
+) -> dict[tuple[str | None, ...], dict[str, Any]]:
     """Brute force: group rows in Python and collect each metric's values and exclusions."""
     spans = {
         "time_to_detect": ("impact_started_at", "detected_at"),
@@ -72,7 +74,7 @@ def reference(rows: list[dict[str, Any]], group_by: list[str]) -> dict[tuple, di
         "time_to_mitigate": ("impact_started_at", "mitigated_at"),
         "time_to_resolve": ("impact_started_at", "resolved_at"),
     }
-    groups: dict[tuple, dict[str, Any]] = {}
+    groups: dict[tuple[str | None, ...], dict[str, Any]] = {}
     for row in rows:
         key = tuple(label(name, row) for name in group_by)
         group = groups.setdefault(key, {"incidents": 0, "open": 0, **{m: ([], {}) for m in spans}})
@@ -100,12 +102,12 @@ def check(summary: Any, values: list[float], excluded: dict[str, int]) -> None:
     if n == 0:
         assert summary.median is None
         return
-    close = {"abs": 2e-3}
-    assert summary.median == pytest.approx((values[(n - 1) // 2] + values[n // 2]) / 2, **close)
-    assert summary.p90 == pytest.approx(values[math.ceil(0.9 * n) - 1], **close)
+    tol = 2e-3
+    assert summary.median == pytest.approx((values[(n - 1) // 2] + values[n // 2]) / 2, abs=tol)
+    assert summary.p90 == pytest.approx(values[math.ceil(0.9 * n) - 1], abs=tol)
     assert summary.mean == pytest.approx(sum(values) / n, rel=1e-9, abs=2e-3)
-    assert (summary.min, summary.max) == (pytest.approx(values[0], **close),
-                                          pytest.approx(values[-1], **close))  # fmt: skip
+    assert (summary.min, summary.max) == (pytest.approx(values[0], abs=tol),
+                                          pytest.approx(values[-1], abs=tol))  # fmt: skip
     assert (summary.median_ci is None) == (n < 6)
 
 
