@@ -16,14 +16,14 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Connection, Select, case, func, literal_column, select
+from sqlalchemy import Connection, Select, func, literal_column, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
 from incidents.domain.lifecycle import ImpactSource, Status
-from incidents.domain.metrics import METRICS, Metric
+from incidents.domain.metrics import METRICS
 from incidents.store.db import UTCDateTime
 from incidents.store.models import Incident
 
@@ -36,6 +36,8 @@ KEY_COLUMNS: dict[str, Any] = {
 }
 PERIODS = ("week", "month", "quarter")
 CHUNK = 50_000
+INSTANTS = ("impact_started_at", "detected_at", "acknowledged_at", "mitigated_at", "resolved_at")
+SECONDS_PER_UNIT = {"sqlite": 86_400.0, "postgresql": 1.0}
 WIDE_WINDOW = 0.25
 
 
@@ -75,7 +77,7 @@ def load_durations(
             keys = zip(*columns[:width], strict=True) if width else (() for _ in rows)
             codes = [index.setdefault(key, len(index)) for key in keys]
             chunks.append((codes, np.array(columns[width:], dtype=np.float64).T))
-    return _pack(chunks, index)
+    return _pack(chunks, index, unit=SECONDS_PER_UNIT.get(connection.dialect.name, 1.0))
 
 
 @contextmanager
@@ -121,18 +123,20 @@ def _processed_params(compiled: SQLCompiler, dialect: Dialect) -> Any:
 def _pack(
     chunks: list[tuple[list[int], npt.NDArray[np.float64]]],
     index: dict[tuple[str | None, ...], int],
+    *,
+    unit: float,
 ) -> DurationTable:
     """Concatenate chunk columns into arrays."""
     codes = np.fromiter((c for codes, _ in chunks for c in codes), dtype=np.int64)
-    numbers = np.concatenate([block for _, block in chunks]) if chunks else np.empty((0, 6))
+    width = 2 + len(INSTANTS)
+    numbers = np.concatenate([block for _, block in chunks]) if chunks else np.empty((0, width))
     keys = [key for key, _ in sorted(index.items(), key=lambda item: item[1])]
     return DurationTable(
         keys=keys,
         codes=codes,
         resolved=numbers[:, 0] == 1,
         defaulted=numbers[:, 1] == 1,
-        # Milliseconds: exact on both databases (SQLite's julianday carries float noise).
-        durations=np.round(numbers[:, 2:], 3),
+        durations=_durations(numbers[:, 2:], unit=unit),
     )
 
 
@@ -153,17 +157,30 @@ def _wide_window(session: Session, where: MetricFilter) -> bool:
     return bool(covered > WIDE_WINDOW * (last - first).total_seconds())
 
 
+def _durations(instants: npt.NDArray[np.float64], *, unit: float) -> npt.NDArray[np.float64]:
+    """Return end − start of every metric in seconds, rounded to milliseconds.
+
+    Milliseconds keep both databases exact and equal: SQLite's julianday carries float noise
+    of about 50 µs.
+    """
+    columns = []
+    for metric in METRICS:
+        start, end = INSTANTS.index(metric.start), INSTANTS.index(metric.end)
+        columns.append((instants[:, end] - instants[:, start]) * unit)
+    return np.round(np.column_stack(columns), 3) if columns else instants
+
+
 def _statement(
     dialect: str, *, where: MetricFilter, group_by: Sequence[str], scan: bool = False
 ) -> Select[Any]:
     """Build the one scan: group keys, resolved and defaulted flags, four durations."""
     keys = [_key_expression(dialect, name) for name in group_by]
-    flags = [  # as 1/0 numbers, so a chunk converts to one float array in one call
-        case((col(Incident.status) == Status.RESOLVED.value, 1), else_=0),
-        case((col(Incident.impact_started_source) == ImpactSource.DEFAULTED.value, 1), else_=0),
+    flags = [  # booleans (1/0 on SQLite), so a chunk converts to one float array in one call
+        col(Incident.status) == literal_column(f"'{Status.RESOLVED.value}'"),
+        col(Incident.impact_started_source) == literal_column(f"'{ImpactSource.DEFAULTED.value}'"),
     ]
-    durations = [_duration(dialect, metric) for metric in METRICS]
-    statement = select(*keys, *flags, *durations)
+    instants = [_instant(dialect, name) for name in INSTANTS]
+    statement = select(*keys, *flags, *instants)
     for condition in _conditions(where, scan=scan):
         statement = statement.where(condition)
     return statement
@@ -216,11 +233,14 @@ def _sqlite_period(name: str) -> ColumnElement[Any]:
     return literal_column(SQLITE_PERIODS[name])
 
 
-def _duration(dialect: str, metric: Metric) -> ColumnElement[Any]:
-    """Return end − start of `metric` in seconds (NULL when an end is missing)."""
-    start: Any = getattr(Incident, metric.start)
-    end: Any = getattr(Incident, metric.end)
+def _instant(dialect: str, name: str) -> ColumnElement[Any]:
+    """Return a timestamp as a number: days on SQLite (julianday), epoch seconds elsewhere.
+
+    Each timestamp is converted once and the differences are taken in numpy: five
+    conversions per row instead of eight, the costliest part of SQLite's scan.
+    """
+    column: Any = getattr(Incident, name)
     if dialect == "postgresql":
-        result: ColumnElement[Any] = func.date_part("epoch", end - start)
+        result: ColumnElement[Any] = func.date_part("epoch", column)
         return result
-    return (func.julianday(end) - func.julianday(start)) * 86400.0
+    return func.julianday(column)
