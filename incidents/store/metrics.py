@@ -167,7 +167,7 @@ def _durations(instants: npt.NDArray[np.float64], *, unit: float) -> npt.NDArray
     for metric in METRICS:
         start, end = INSTANTS.index(metric.start), INSTANTS.index(metric.end)
         columns.append((instants[:, end] - instants[:, start]) * unit)
-    return np.round(np.column_stack(columns), 3) if columns else instants
+    return np.round(np.column_stack(columns), 3).astype(np.float64) if columns else instants
 
 
 def _statement(
