@@ -8,6 +8,7 @@ of a group sorted, which ``flows.metrics`` does with numpy.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Connection, Select, func, literal_column, select
+from sqlalchemy import Connection, Select, case, func, literal_column, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
@@ -24,6 +25,7 @@ from sqlmodel import Session, col
 
 from incidents.domain.lifecycle import ImpactSource, Status
 from incidents.domain.metrics import METRICS
+from incidents.domain.severity import Severity
 from incidents.store.db import UTCDateTime
 from incidents.store.models import Incident
 
@@ -36,8 +38,13 @@ KEY_COLUMNS: dict[str, Any] = {
 }
 PERIODS = ("week", "month", "quarter")
 CHUNK = 50_000
+# Keys with a closed set of values travel as numbers (their position + 1; 0 for NULL).
+ENUMERATIONS: dict[str, tuple[str, ...]] = {"severity": tuple(s.value for s in Severity)}
+Chunk = tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]
+KeyIndex = dict[tuple[str | None, ...], int]
 INSTANTS = ("impact_started_at", "detected_at", "acknowledged_at", "mitigated_at", "resolved_at")
 SECONDS_PER_UNIT = {"sqlite": 86_400.0, "postgresql": 1.0}
+JULIAN_UNIX_EPOCH = 2_440_587.5  # julianday('1970-01-01')
 WIDE_WINDOW = 0.25
 
 
@@ -59,6 +66,7 @@ class DurationTable:
     resolved: npt.NDArray[np.bool_]
     defaulted: npt.NDArray[np.bool_]
     durations: npt.NDArray[np.float64]  # shape (incidents, len(METRICS)); NaN when missing
+    detected: npt.NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
 
 
 def load_durations(
@@ -66,18 +74,60 @@ def load_durations(
 ) -> DurationTable:
     """Scan matching incidents once and pack them into a DurationTable."""
     connection = session.connection()
-    scan = connection.dialect.name == "sqlite" and _wide_window(session, where)
-    statement = _statement(connection.dialect.name, where=where, group_by=group_by, scan=scan)
-    width = len(group_by)
-    index: dict[tuple[str | None, ...], int] = {}
-    chunks: list[tuple[list[int], npt.NDArray[np.float64]]] = []
+    dialect = connection.dialect.name
+    columns = [name for name in group_by if name in KEY_COLUMNS]
+    numeric = all(name in ENUMERATIONS for name in columns)
+    scan = dialect == "sqlite" and _wide_window(session, where)
+    statement = _statement(dialect, where=where, group_by=columns, scan=scan, numeric=numeric)
     with _raw_rows(connection, statement) as cursor:
-        while rows := cursor.fetchmany(chunk):
-            columns = list(zip(*rows, strict=True))
-            keys = zip(*columns[:width], strict=True) if width else (() for _ in rows)
-            codes = [index.setdefault(key, len(index)) for key in keys]
-            chunks.append((codes, np.array(columns[width:], dtype=np.float64).T))
-    return _pack(chunks, index, unit=SECONDS_PER_UNIT.get(connection.dialect.name, 1.0))
+        if numeric:
+            chunks, index = _numeric_chunks(cursor, columns, chunk)
+        else:
+            chunks, index = _text_chunks(cursor, len(columns), chunk)
+    table = _pack(chunks, index, unit=SECONDS_PER_UNIT.get(dialect, 1.0))
+    return _with_periods(table, group_by, columns)
+
+
+def _text_chunks(cursor: Any, width: int, chunk: int) -> tuple[list[Chunk], KeyIndex]:
+    """Read rows whose first `width` columns are text keys; number the distinct keys."""
+    index: KeyIndex = {}
+    chunks: list[Chunk] = []
+    while rows := cursor.fetchmany(chunk):
+        values = list(zip(*rows, strict=True))
+        keys = zip(*values[:width], strict=True) if width else (() for _ in rows)
+        codes = np.fromiter((index.setdefault(key, len(index)) for key in keys), dtype=np.int64)
+        chunks.append((codes, np.array(values[width:], dtype=np.float64).T))
+    return chunks, index
+
+
+def _numeric_chunks(
+    cursor: Any, columns: Sequence[str], chunk: int
+) -> tuple[list[Chunk], KeyIndex]:
+    """Read all-numeric rows (enumerated keys as numbers) straight into arrays.
+
+    With no text column, a chunk becomes one float array in one call: no Python work per
+    incident. The key numbers are positions in ``ENUMERATIONS`` (0 for NULL).
+    """
+    width = len(columns)
+    chunks: list[Chunk] = []
+    while rows := cursor.fetchmany(chunk):
+        block = np.array(rows, dtype=np.float64)
+        codes = np.zeros(len(block), dtype=np.int64)
+        for position, name in enumerate(columns):
+            codes = codes * (len(ENUMERATIONS[name]) + 1) + block[:, position].astype(np.int64)
+        chunks.append((codes, block[:, width:]))
+    index: KeyIndex = {}
+    for combination in itertools.product(*(range(len(ENUMERATIONS[n]) + 1) for n in columns)):
+        code = 0
+        for position, name in enumerate(columns):
+            code = code * (len(ENUMERATIONS[name]) + 1) + combination[position]
+        index[tuple(_enumerated(n, v) for n, v in zip(columns, combination, strict=True))] = code
+    return chunks, index
+
+
+def _enumerated(name: str, number: int) -> str | None:
+    """Return the value an enumerated key's number stands for (0 is NULL)."""
+    return ENUMERATIONS[name][number - 1] if number else None
 
 
 @contextmanager
@@ -121,22 +171,24 @@ def _processed_params(compiled: SQLCompiler, dialect: Dialect) -> Any:
 
 
 def _pack(
-    chunks: list[tuple[list[int], npt.NDArray[np.float64]]],
-    index: dict[tuple[str | None, ...], int],
+    chunks: list[Chunk],
+    index: KeyIndex,
     *,
     unit: float,
 ) -> DurationTable:
-    """Concatenate chunk columns into arrays."""
-    codes = np.fromiter((c for codes, _ in chunks for c in codes), dtype=np.int64)
+    """Concatenate chunk columns into arrays (detection kept as epoch seconds for periods)."""
+    raw_codes = np.concatenate([c for c, _ in chunks]) if chunks else np.empty(0, np.int64)
     width = 2 + len(INSTANTS)
     numbers = np.concatenate([block for _, block in chunks]) if chunks else np.empty((0, width))
-    keys = [key for key, _ in sorted(index.items(), key=lambda item: item[1])]
+    present, codes = np.unique(raw_codes, return_inverse=True)  # keep only keys that occur
+    key_of = {code: key for key, code in index.items()}
     return DurationTable(
-        keys=keys,
-        codes=codes,
+        keys=[key_of[code] for code in present.tolist()],
+        codes=codes.reshape(-1).astype(np.int64),
         resolved=numbers[:, 0] == 1,
         defaulted=numbers[:, 1] == 1,
         durations=_durations(numbers[:, 2:], unit=unit),
+        detected=_epoch_seconds(numbers[:, 2 + INSTANTS.index("detected_at")], unit=unit),
     )
 
 
@@ -157,6 +209,55 @@ def _wide_window(session: Session, where: MetricFilter) -> bool:
     return bool(covered > WIDE_WINDOW * (last - first).total_seconds())
 
 
+def _epoch_seconds(values: npt.NDArray[np.float64], *, unit: float) -> npt.NDArray[np.float64]:
+    """Turn instants into Unix seconds, rounded to milliseconds (julianday is a day count)."""
+    seconds = (values - JULIAN_UNIX_EPOCH) * unit if unit != 1.0 else values
+    return np.round(seconds, 3).astype(np.float64)
+
+
+def _with_periods(
+    table: DurationTable, group_by: Sequence[str], columns: Sequence[str]
+) -> DurationTable:
+    """Split the groups further by calendar period, computed in UTC from detection."""
+    period = next((name for name in group_by if name in PERIODS), None)
+    if period is None:
+        return table
+    starts = period_starts(table.detected, period)
+    first = int(starts.min()) if len(starts) else 0
+    span = int(starts.max()) - first + 1 if len(starts) else 1
+    unique, inverse = np.unique(table.codes * span + (starts - first), return_inverse=True)
+    labels = {start: period_label(start, period) for start in np.unique(starts).tolist()}
+    keys = []
+    pairs = zip((unique // span).tolist(), (unique % span + first).tolist(), strict=True)
+    for code, start in pairs:
+        named = dict(zip(columns, table.keys[code], strict=True))
+        named[period] = labels[start]
+        keys.append(tuple(named[name] for name in group_by))
+    table.keys, table.codes = keys, inverse.reshape(-1).astype(np.int64)
+    return table
+
+
+def period_starts(seconds: npt.NDArray[np.float64], period: str) -> npt.NDArray[np.int64]:
+    """Return each instant's period start as days since 1970-01-01 (UTC)."""
+    days = np.floor(seconds / 86_400).astype(np.int64)
+    if period == "week":
+        return days - (days + 3) % 7  # 1970-01-01 was a Thursday; weeks start on Monday
+    months = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+    if period == "quarter":
+        months -= months % 3
+    return months.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
+
+
+def period_label(start_day: int, period: str) -> str:
+    """Label a period by its first day: 2026-11-23 (week), 2026-11, 2026-Q4."""
+    start = np.datetime64(start_day, "D").astype(object)
+    if period == "week":
+        return str(start)
+    if period == "quarter":
+        return f"{start.year}-Q{(start.month + 2) // 3}"
+    return f"{start.year}-{start.month:02d}"
+
+
 def _durations(instants: npt.NDArray[np.float64], *, unit: float) -> npt.NDArray[np.float64]:
     """Return end − start of every metric in seconds, rounded to milliseconds.
 
@@ -171,10 +272,15 @@ def _durations(instants: npt.NDArray[np.float64], *, unit: float) -> npt.NDArray
 
 
 def _statement(
-    dialect: str, *, where: MetricFilter, group_by: Sequence[str], scan: bool = False
+    dialect: str,
+    *,
+    where: MetricFilter,
+    group_by: Sequence[str],
+    scan: bool = False,
+    numeric: bool = False,
 ) -> Select[Any]:
-    """Build the one scan: group keys, resolved and defaulted flags, four durations."""
-    keys = [_key_expression(dialect, name) for name in group_by]
+    """Build the one scan: group keys, resolved and defaulted flags, five instants."""
+    keys = [_enumeration(name) if numeric else _key_expression(name) for name in group_by]
     flags = [  # booleans (1/0 on SQLite), so a chunk converts to one float array in one call
         col(Incident.status) == literal_column(f"'{Status.RESOLVED.value}'"),
         col(Incident.impact_started_source) == literal_column(f"'{ImpactSource.DEFAULTED.value}'"),
@@ -202,35 +308,20 @@ def _conditions(where: MetricFilter, *, scan: bool) -> list[Any]:
     return conditions
 
 
-def _key_expression(dialect: str, name: str) -> ColumnElement[Any]:
-    """Return the SQL for one grouping key (a column, or a period label of detected_at)."""
-    if name in KEY_COLUMNS:
-        column: ColumnElement[Any] = KEY_COLUMNS[name]
-        return column
-    if dialect == "postgresql":
-        return _postgres_period(name)
-    return _sqlite_period(name)
+def _enumeration(name: str) -> ColumnElement[Any]:
+    """Return an enumerated key as its number (position + 1, 0 for NULL or unknown)."""
+    values = ENUMERATIONS[name]
+    return case(
+        *((KEY_COLUMNS[name] == literal_column(f"'{value}'"), number + 1)
+          for number, value in enumerate(values)),
+        else_=0,
+    )  # fmt: skip
 
 
-def _postgres_period(name: str) -> ColumnElement[Any]:
-    """Label a period in UTC: 2026-11-23 (Monday), 2026-11, 2026-Q4."""
-    utc = func.timezone("UTC", Incident.detected_at)
-    formats = {"week": "YYYY-MM-DD", "month": "YYYY-MM", "quarter": 'YYYY-"Q"Q'}
-    return func.to_char(func.date_trunc(name, utc), formats[name])
-
-
-SQLITE_PERIODS = {
-    "month": "substr(incidents.detected_at, 1, 7)",
-    "quarter": "substr(incidents.detected_at, 1, 4) || '-Q' || "
-    "((CAST(substr(incidents.detected_at, 6, 2) AS INTEGER) + 2) / 3)",
-    "week": "date(incidents.detected_at, '-' || "
-    "((CAST(strftime('%w', incidents.detected_at) AS INTEGER) + 6) % 7) || ' days')",
-}
-
-
-def _sqlite_period(name: str) -> ColumnElement[Any]:
-    """Label a period from SQLite's stored UTC text (YYYY-MM-DD HH:MM:SS.ffffff)."""
-    return literal_column(SQLITE_PERIODS[name])
+def _key_expression(name: str) -> ColumnElement[Any]:
+    """Return the column of one grouping key (periods are computed after the scan)."""
+    column: ColumnElement[Any] = KEY_COLUMNS[name]
+    return column
 
 
 def _instant(dialect: str, name: str) -> ColumnElement[Any]:
