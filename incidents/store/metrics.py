@@ -40,7 +40,7 @@ PERIODS = ("week", "month", "quarter")
 CHUNK = 50_000
 # Keys with a closed set of values travel as numbers (their position + 1; 0 for NULL).
 ENUMERATIONS: dict[str, tuple[str, ...]] = {"severity": tuple(s.value for s in Severity)}
-Chunk = tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]
+Chunk = tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]  # codes, numbers per incident
 KeyIndex = dict[tuple[str | None, ...], int]
 INSTANTS = ("impact_started_at", "detected_at", "acknowledged_at", "mitigated_at", "resolved_at")
 SECONDS_PER_UNIT = {"sqlite": 86_400.0, "postgresql": 1.0}
@@ -80,15 +80,16 @@ def load_durations(
     scan = dialect == "sqlite" and _wide_window(session, where)
     statement = _statement(dialect, where=where, group_by=columns, scan=scan, numeric=numeric)
     with _raw_rows(connection, statement) as cursor:
+        unit = SECONDS_PER_UNIT.get(dialect, 1.0)
         if numeric:
-            chunks, index = _numeric_chunks(cursor, columns, chunk)
+            chunks, index = _numeric_chunks(cursor, columns, chunk, unit)
         else:
-            chunks, index = _text_chunks(cursor, len(columns), chunk)
-    table = _pack(chunks, index, unit=SECONDS_PER_UNIT.get(dialect, 1.0))
+            chunks, index = _text_chunks(cursor, len(columns), chunk, unit)
+    table = _pack(chunks, index)
     return _with_periods(table, group_by, columns)
 
 
-def _text_chunks(cursor: Any, width: int, chunk: int) -> tuple[list[Chunk], KeyIndex]:
+def _text_chunks(cursor: Any, width: int, chunk: int, unit: float) -> tuple[list[Chunk], KeyIndex]:
     """Read rows whose first `width` columns are text keys; number the distinct keys."""
     index: KeyIndex = {}
     chunks: list[Chunk] = []
@@ -96,26 +97,24 @@ def _text_chunks(cursor: Any, width: int, chunk: int) -> tuple[list[Chunk], KeyI
         values = list(zip(*rows, strict=True))
         keys = zip(*values[:width], strict=True) if width else (() for _ in rows)
         codes = np.fromiter((index.setdefault(key, len(index)) for key in keys), dtype=np.int64)
-        chunks.append((codes, np.array(values[width:], dtype=np.float64).T))
+        numbers = np.array(values[width:], dtype=np.float64).T
+        chunks.append((codes, _compact(numbers[:, 0].astype(np.int64), numbers[:, 1:], unit)))
     return chunks, index
 
 
 def _numeric_chunks(
-    cursor: Any, columns: Sequence[str], chunk: int
+    cursor: Any, columns: Sequence[str], chunk: int, unit: float
 ) -> tuple[list[Chunk], KeyIndex]:
     """Read all-numeric rows (enumerated keys as numbers) straight into arrays.
 
     With no text column, a chunk becomes one float array in one call: no Python work per
     incident. The key numbers are positions in ``ENUMERATIONS`` (0 for NULL).
     """
-    width = len(columns)
     chunks: list[Chunk] = []
     while rows := cursor.fetchmany(chunk):
         block = np.array(rows, dtype=np.float64)
-        codes = np.zeros(len(block), dtype=np.int64)
-        for position, name in enumerate(columns):
-            codes = codes * (len(ENUMERATIONS[name]) + 1) + block[:, position].astype(np.int64)
-        chunks.append((codes, block[:, width:]))
+        packed = block[:, 0].astype(np.int64)
+        chunks.append((packed // 4, _compact(packed % 4, block[:, 1:], unit)))
     index: KeyIndex = {}
     for combination in itertools.product(*(range(len(ENUMERATIONS[n]) + 1) for n in columns)):
         code = 0
@@ -170,25 +169,29 @@ def _processed_params(compiled: SQLCompiler, dialect: Dialect) -> Any:
     return processed
 
 
-def _pack(
-    chunks: list[Chunk],
-    index: KeyIndex,
-    *,
-    unit: float,
-) -> DurationTable:
-    """Concatenate chunk columns into arrays (detection kept as epoch seconds for periods)."""
+def _compact(
+    flags: npt.NDArray[np.int64], instants: npt.NDArray[np.float64], unit: float
+) -> npt.NDArray[np.float64]:
+    """Reduce a chunk to what is kept: resolved, defaulted, four durations, detection."""
+    detected = _epoch_seconds(instants[:, INSTANTS.index("detected_at")], unit=unit)
+    return np.column_stack([flags >= 2, flags % 2, _durations(instants, unit=unit), detected])
+
+
+def _pack(chunks: list[Chunk], index: KeyIndex) -> DurationTable:
+    """Concatenate the chunks into arrays, numbering only the keys that occur."""
     raw_codes = np.concatenate([c for c, _ in chunks]) if chunks else np.empty(0, np.int64)
-    width = 2 + len(INSTANTS)
+    width = 3 + len(METRICS)
     numbers = np.concatenate([block for _, block in chunks]) if chunks else np.empty((0, width))
-    present, codes = np.unique(raw_codes, return_inverse=True)  # keep only keys that occur
+    chunks.clear()
+    present, codes = np.unique(raw_codes, return_inverse=True)
     key_of = {code: key for key, code in index.items()}
     return DurationTable(
         keys=[key_of[code] for code in present.tolist()],
         codes=codes.reshape(-1).astype(np.int64),
         resolved=numbers[:, 0] == 1,
         defaulted=numbers[:, 1] == 1,
-        durations=_durations(numbers[:, 2:], unit=unit),
-        detected=_epoch_seconds(numbers[:, 2 + INSTANTS.index("detected_at")], unit=unit),
+        durations=np.ascontiguousarray(numbers[:, 2 : 2 + len(METRICS)]),
+        detected=np.ascontiguousarray(numbers[:, -1]),
     )
 
 
@@ -279,14 +282,27 @@ def _statement(
     scan: bool = False,
     numeric: bool = False,
 ) -> Select[Any]:
-    """Build the one scan: group keys, resolved and defaulted flags, five instants."""
-    keys = [_enumeration(name) if numeric else _key_expression(name) for name in group_by]
-    flags = [  # booleans (1/0 on SQLite), so a chunk converts to one float array in one call
-        col(Incident.status) == literal_column(f"'{Status.RESOLVED.value}'"),
-        col(Incident.impact_started_source) == literal_column(f"'{ImpactSource.DEFAULTED.value}'"),
-    ]
+    """Build the one scan: group keys, the flags (resolved·2 + defaulted), five instants."""
+    resolved = case(
+        (col(Incident.status) == literal_column(f"'{Status.RESOLVED.value}'"), 2), else_=0
+    )
+    defaulted = case(
+        (
+            col(Incident.impact_started_source)
+            == literal_column(f"'{ImpactSource.DEFAULTED.value}'"),
+            1,
+        ),
+        else_=0,
+    )
+    if numeric:  # one number per row carries the enumerated keys and both flags
+        code: Any = literal_column("0")
+        for name in group_by:
+            code = code * (len(ENUMERATIONS[name]) + 1) + _enumeration(name)
+        keys: list[Any] = [code * 4 + resolved + defaulted]
+    else:
+        keys = [*(_key_expression(name) for name in group_by), resolved + defaulted]
     instants = [_instant(dialect, name) for name in INSTANTS]
-    statement = select(*keys, *flags, *instants)
+    statement = select(*keys, *instants)
     for condition in _conditions(where, scan=scan):
         statement = statement.where(condition)
     return statement
