@@ -16,10 +16,10 @@ from dateutil.relativedelta import relativedelta
 from sqlmodel import Session
 
 from incidents.domain import metrics as stats
-from incidents.domain.metrics import METRICS, Metric, Summary, Trend
+from incidents.domain.metrics import Summary, Trend
 from incidents.errors import InvalidInput
-from incidents.store import metrics as store
-from incidents.store.metrics import KEY_COLUMNS, PERIODS, DurationTable, MetricFilter
+from incidents.store.metric_groups import GroupData, load_groups
+from incidents.store.metrics import KEY_COLUMNS, PERIODS, MetricFilter
 
 DEFAULT_WINDOW = timedelta(days=90)
 PERIOD_STEP = {
@@ -91,91 +91,32 @@ def _groups(
 ) -> list[GroupReport]:
     """Load one window and summarise each group."""
     where = MetricFilter(since=since, until=until, values=dict(query.filters))
-    table = store.load_durations(session, where=where, group_by=query.group_by)
-    count = len(table.keys)
-    by_group = np.argsort(table.codes, kind="stable")
-    bounds = np.searchsorted(table.codes[by_group], np.arange(count + 1))
-    per_metric = {m.name: _sorted_by_group(table, m, by_group, bounds) for m in METRICS}
-    incidents = np.bincount(table.codes, minlength=count)
-    still_open = np.bincount(table.codes[~table.resolved], minlength=count)
-    reports = [
-        _group(query.group_by, table.keys[code], int(incidents[code]), int(still_open[code]),
-               {name: per_metric[name][code] for name in per_metric})
-        for code in range(count)
-    ]  # fmt: skip
-    return sorted(reports, key=_sort_key)
+    data = load_groups(session, where=where, group_by=query.group_by)
+    return sorted((_group(query.group_by, group) for group in data), key=_sort_key)
 
 
-def _group(
-    group_by: Sequence[str],
-    key: tuple[str | None, ...],
-    incidents: int,
-    still_open: int,
-    metric_parts: dict[str, tuple[Values, dict[str, int]]],
-) -> GroupReport:
+def _group(group_by: Sequence[str], data: GroupData) -> GroupReport:
     """Build one group's report from its sorted values and exclusion counts."""
     summaries = {
-        name: stats.summarize_ranks(len(values), float(values.sum()), _picker(values), excluded)
-        for name, (values, excluded) in metric_parts.items()
+        name: stats.summarize_ranks(
+            len(values), float(values.sum()), _picker(values), data.excluded[name]
+        )
+        for name, values in data.values.items()
     }
-    named = dict(zip(group_by, key, strict=True))
+    named = dict(zip(group_by, data.key, strict=True))
     return GroupReport(
         key=named,
         period=_period(group_by, named),
-        incidents=incidents,
-        open=still_open,
+        incidents=data.incidents,
+        open=data.open,
         summaries=summaries,
-        values={name: values for name, (values, _) in metric_parts.items()},
+        values=data.values,
     )
 
 
 def _picker(values: Values) -> Callable[[int], float]:
     """Return a function giving the value at a 1-based rank of sorted `values`."""
     return lambda rank: float(values[rank - 1])
-
-
-def _sorted_by_group(
-    table: DurationTable,
-    metric: Metric,
-    by_group: npt.NDArray[np.intp],
-    bounds: npt.NDArray[np.intp],
-) -> list[tuple[Values, dict[str, int]]]:
-    """Return, per group code, the metric's sorted values and its exclusions by reason."""
-    values = table.durations[:, METRICS.index(metric)]
-    missing = np.isnan(values)
-    usable = (
-        np.where(table.defaulted, np.nan, values) if metric.name == "time_to_detect" else values
-    )
-    grouped = usable[by_group]
-    reasons = _exclusions(table, metric, missing)
-    parts: list[tuple[Values, dict[str, int]]] = []
-    for code in range(len(table.keys)):
-        ordered = np.sort(grouped[bounds[code] : bounds[code + 1]])  # NaN sorts last
-        kept = ordered[: int(np.count_nonzero(~np.isnan(ordered)))]
-        parts.append((kept, {reason: int(counts[code]) for reason, counts in reasons.items()}))
-    return parts
-
-
-def _exclusions(
-    table: DurationTable, metric: Metric, missing: npt.NDArray[np.bool_]
-) -> dict[str, npt.NDArray[np.int64]]:
-    """Count, per group code, why incidents have no value for `metric`."""
-    count = len(table.keys)
-    cases = {
-        stats.exclusion(metric, has_end=False, resolved=True, impact_defaulted=False): (
-            missing & table.resolved
-        ),
-        stats.exclusion(metric, has_end=False, resolved=False, impact_defaulted=False): (
-            missing & ~table.resolved
-        ),
-    }
-    if metric.name == "time_to_detect":
-        cases = {stats.DEFAULTED: table.defaulted & ~missing}
-    return {
-        reason: np.bincount(table.codes[mask], minlength=count)
-        for reason, mask in cases.items()
-        if reason is not None
-    }
 
 
 def _period(

@@ -1,9 +1,11 @@
-"""Read incident durations for MTTx in one filtered scan, grouped keys computed in SQL.
+"""Read incident durations for MTTx in one filtered scan (the SQLite path).
 
-The database filters, computes each group key (periods included) and each duration; rows
-arrive in chunks and are packed into numpy arrays (≈ 45 bytes per incident), so memory
-stays bounded and no Python object per incident is kept. Order statistics need every value
-of a group sorted, which ``flows.metrics`` does with numpy.
+SQLite has no way to hand over a group's values in bulk, so the database filters and
+computes the text keys, the flags and the five timestamps as day numbers; rows arrive in
+chunks and are packed into numpy arrays (≈ 60 bytes per incident), so memory stays bounded
+and nothing per incident outlives its chunk. Enumerated keys (severity) travel as numbers,
+and calendar periods are computed in numpy, so the common groupings need no Python work per
+row. PostgreSQL groups in the database instead (``store.metric_groups``).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ ENUMERATIONS: dict[str, tuple[str, ...]] = {"severity": tuple(s.value for s in S
 Chunk = tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]  # codes, numbers per incident
 KeyIndex = dict[tuple[str | None, ...], int]
 INSTANTS = ("impact_started_at", "detected_at", "acknowledged_at", "mitigated_at", "resolved_at")
-SECONDS_PER_UNIT = {"sqlite": 86_400.0, "postgresql": 1.0}
+SECONDS_PER_DAY = 86_400.0
 JULIAN_UNIX_EPOCH = 2_440_587.5  # julianday('1970-01-01')
 WIDE_WINDOW = 0.25
 
@@ -78,9 +80,9 @@ def load_durations(
     columns = [name for name in group_by if name in KEY_COLUMNS]
     numeric = all(name in ENUMERATIONS for name in columns)
     scan = dialect == "sqlite" and _wide_window(session, where)
-    statement = _statement(dialect, where=where, group_by=columns, scan=scan, numeric=numeric)
+    statement = _statement(where=where, group_by=columns, scan=scan, numeric=numeric)
     with _raw_rows(connection, statement) as cursor:
-        unit = SECONDS_PER_UNIT.get(dialect, 1.0)
+        unit = SECONDS_PER_DAY
         if numeric:
             chunks, index = _numeric_chunks(cursor, columns, chunk, unit)
         else:
@@ -131,7 +133,7 @@ def _enumerated(name: str, number: int) -> str | None:
 
 @contextmanager
 def _raw_rows(connection: Connection, statement: Select[Any]) -> Iterator[Any]:
-    """Execute on the driver's own cursor: no Row object per incident, binary on PostgreSQL.
+    """Execute on the driver's own cursor: no Row object per incident.
 
     SQLAlchemy builds the SQL and converts the parameters (aware UTC times included); the
     rows are then read straight from the DBAPI cursor, which is 3–4× faster at a million.
@@ -143,11 +145,7 @@ def _raw_rows(connection: Connection, statement: Select[Any]) -> Iterator[Any]:
     params = _processed_params(compiled, connection.dialect)
     raw = connection.connection.dbapi_connection
     assert raw is not None
-    if connection.dialect.name == "postgresql":
-        cursor = raw.cursor(name="mttx_scan", binary=True)  # server-side: bounded memory
-        cursor.itersize = CHUNK  # type: ignore[attr-defined]
-    else:
-        cursor = raw.cursor()
+    cursor = raw.cursor()
     try:
         cursor.execute(str(compiled), params)
         yield cursor
@@ -275,7 +273,6 @@ def _durations(instants: npt.NDArray[np.float64], *, unit: float) -> npt.NDArray
 
 
 def _statement(
-    dialect: str,
     *,
     where: MetricFilter,
     group_by: Sequence[str],
@@ -301,14 +298,14 @@ def _statement(
         keys: list[Any] = [code * 4 + resolved + defaulted]
     else:
         keys = [*(_key_expression(name) for name in group_by), resolved + defaulted]
-    instants = [_instant(dialect, name) for name in INSTANTS]
+    instants = [_instant(name) for name in INSTANTS]
     statement = select(*keys, *instants)
-    for condition in _conditions(where, scan=scan):
+    for condition in conditions(where, scan=scan):
         statement = statement.where(condition)
     return statement
 
 
-def _conditions(where: MetricFilter, *, scan: bool) -> list[Any]:
+def conditions(where: MetricFilter, *, scan: bool) -> list[Any]:
     """Translate the filter into SQL conditions (``+column`` keeps SQLite off the index)."""
     detected: Any = col(Incident.detected_at)
     if scan:
@@ -340,14 +337,11 @@ def _key_expression(name: str) -> ColumnElement[Any]:
     return column
 
 
-def _instant(dialect: str, name: str) -> ColumnElement[Any]:
-    """Return a timestamp as a number: days on SQLite (julianday), epoch seconds elsewhere.
+def _instant(name: str) -> ColumnElement[Any]:
+    """Return a timestamp as SQLite's day number (julianday).
 
     Each timestamp is converted once and the differences are taken in numpy: five
     conversions per row instead of eight, the costliest part of SQLite's scan.
     """
-    column: Any = getattr(Incident, name)
-    if dialect == "postgresql":
-        result: ColumnElement[Any] = func.date_part("epoch", column)
-        return result
-    return func.julianday(column)
+    result: ColumnElement[Any] = func.julianday(getattr(Incident, name))
+    return result
