@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     templates_dir: Path = Field(default_factory=lambda: bundled_dir("templates"))
     runbooks_dir: Path = Field(default_factory=lambda: bundled_dir("runbooks"))
     public_url: str = "http://127.0.0.1:8000"
+    outbox_max_attempts: int = Field(default=10, ge=1)
+    outbox_lease: timedelta = timedelta(seconds=60)
+    outbox_poll_interval: float = Field(default=1.0, gt=0)
+    outbox_base_delay: float = Field(default=2.0, gt=0)
+    outbox_max_delay: float = Field(default=600.0, gt=0)
     log_level: str = "INFO"
 
     @field_validator("default_timezone")
@@ -69,7 +74,7 @@ class Settings(BaseSettings):
             ) from exc
         return value
 
-    @field_validator("reopen_window", mode="before")
+    @field_validator("reopen_window", "outbox_lease", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.upper().startswith("P"):

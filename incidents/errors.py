@@ -13,7 +13,8 @@ Hierarchy::
     ├── PayloadTooLarge          → HTTP 413 (body over INCIDENTS_MAX_BODY_BYTES)
     ├── Unauthorized             → HTTP 401
     │   └── BadSignature         → HTTP 401 (HMAC or signing-secret mismatch)
-    └── ConfigError              → start-up refused (one line naming the setting)
+    ├── ConfigError              → start-up refused (one line naming the setting)
+    └── DeliveryFailed           → an outbox delivery failed (retried or dead-lettered)
 
 Domain code and flows raise these and never transport-specific exceptions.
 """
@@ -105,3 +106,20 @@ class ConfigError(IncidentsError):
     """Raised when a setting is invalid; the message names the setting."""
 
     code = "config_error"
+
+
+class DeliveryFailed(IncidentsError):
+    """Raised by an outbox handler when a side effect could not be delivered.
+
+    ``permanent`` failures (e.g. a 400 from the peer) are dead-lettered at once; others are
+    retried, after ``retry_after`` seconds when the peer said so (HTTP 429 Retry-After).
+    """
+
+    code = "delivery_failed"
+
+    def __init__(
+        self, message: str, *, permanent: bool = False, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.retry_after = retry_after

@@ -19,6 +19,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from incidents.domain.severity import Severity
 from incidents.store import incidents as store
+from incidents.store import outbox as outbox_store
+from incidents.store.outbox import OutboxState
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -55,6 +57,7 @@ class IncidentCollector(Collector):
         with Session(self._engine) as session:
             opened = store.count_incidents(session)
             open_by_severity = store.count_open_by_severity(session)
+            outbox = outbox_store.count_by_state(session)
         total = CounterMetricFamily(
             "incidents_opened", "Incidents opened since the database began."
         )
@@ -66,6 +69,14 @@ class IncidentCollector(Collector):
         for severity in Severity:
             gauge.add_metric([severity.value], open_by_severity.get(severity.value, 0))
         yield gauge
+        messages = GaugeMetricFamily(
+            "incidents_outbox_messages",
+            "Outbox messages by state (pending + delivering = backlog; dead = failed for good).",
+            labels=["state"],
+        )
+        for state in OutboxState:
+            messages.add_metric([state.value], outbox.get(state.value, 0))
+        yield messages
 
 
 class MetricsMiddleware:

@@ -25,3 +25,4 @@ class TimelineKind(StrEnum):
     AUTO_MITIGATED = "auto_mitigated"
     AUTO_RESOLVED = "auto_resolved"
     CLOCK_SKEW = "clock_skew"
+    DELIVERY_DEAD = "delivery_dead"

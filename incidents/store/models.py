@@ -131,6 +131,35 @@ class Delivery(SQLModel, table=True):
     result: dict[str, Any] | None = Field(default=None, sa_type=JSON)
 
 
+class OutboxMessage(SQLModel, table=True):
+    """One side effect (a Slack call, a page) waiting to be delivered, written in the same
+    transaction as the change that causes it (DESIGN §12)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("key"),
+        Index("ix_outbox_state_next_attempt_at", "state", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(sa_type=SafeString(200))
+    topic: str = Field(sa_type=SafeString(64))
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    incident_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("incidents.id"), nullable=True)
+    )
+    state: str = Field(sa_type=SafeString(16))
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime = Field(sa_type=UTCDateTime)
+    claimed_by: str | None = Field(default=None, sa_type=SafeString(100))
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error: str | None = Field(default=None, sa_type=SafeText)
+    result: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
 def _refuse_timeline_change(_mapper: Mapper[Any], _connection: Any, target: Any) -> None:
     """Keep the timeline append-only: an entry is never updated or deleted through the ORM."""
     raise PermissionError(f"timeline entry {target.id} is append-only")
