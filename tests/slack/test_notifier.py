@@ -4,6 +4,7 @@ all ok, rate-limited once, a 500 once, name_taken, not_in_channel, and a worker 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlmodel import Session, select
@@ -45,7 +46,7 @@ def queue(engine, clock, topic, payload, key="k1"):
         session.commit()
 
 
-def result(engine, key="k1") -> dict:
+def result(engine, key="k1") -> dict[str, Any]:
     return message(engine, key).result or {}
 
 
