@@ -31,6 +31,7 @@ from incidents.flows import intake, metrics, queries
 from incidents.flows.filters import incident_filter, metrics_query
 from incidents.flows.ports import SystemClock
 from incidents.ingest.registry import ADAPTERS
+from incidents.outbox.runtime import build_notifier, build_worker
 from incidents.store import migrate
 from incidents.store.db import build_engine
 
@@ -237,7 +238,8 @@ def declare(
             impact_started_at=_time(impact_started, zone, clock),
             detected_at=_time(detected, zone, clock),
         )
-        incident = flows.declare(declaration, session=session, clock=clock)
+        notifier = build_notifier(settings)
+        incident = flows.declare(declaration, session=session, clock=clock, notifier=notifier)
         assert incident.id is not None
         views.print_detail(out, queries.show_incident(incident.id, session=session), zone=zone)
 
@@ -312,6 +314,7 @@ def _status_command(event: Event) -> Callable[..., None]:
                 note=note,
                 session=session,
                 clock=clock,
+                notifier=build_notifier(settings),
             )
             views.print_detail(out, queries.show_incident(ref, session=session), zone=zone)
 
@@ -448,3 +451,31 @@ def metrics_command(
         metrics_views.print_metrics(out, metrics.report(query, session=session), format_=format_)
 
     _with_session(work)
+
+
+@app.command()
+def worker(
+    once: Annotated[bool, typer.Option(help="Deliver what is due now, then exit.")] = False,
+) -> None:
+    """Deliver queued side effects (Slack, PagerDuty); run several for more throughput."""
+    import signal
+    import threading
+
+    settings = _settings()
+    engine = build_engine(settings.database_url)
+    try:
+        with _errors():
+            _require_head(engine)
+            runner = build_worker(engine, settings=settings, clock=SystemClock())
+            if once:
+                out.print(f"delivered {runner.run_once(limit=1000)} message(s)", highlight=False)
+                return
+            stop = threading.Event()
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            err.print(f"outbox worker {runner.name} running; Ctrl+C stops it")
+            try:
+                runner.run(stop)
+            except KeyboardInterrupt:
+                stop.set()
+    finally:
+        engine.dispose()

@@ -18,8 +18,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from incidents.domain.severity import parse_severity
 from incidents.domain.timeinput import parse_duration
-from incidents.errors import ConfigError, InvalidTime
+from incidents.errors import ConfigError, InvalidInput, InvalidTime
 from incidents.resources import bundled_dir
 
 ENV_PREFIX = "INCIDENTS_"
@@ -49,6 +50,7 @@ class Settings(BaseSettings):
     slack_api_url: str = "https://slack.com/api/"
     slack_channel: str | None = None
     slack_stakeholder_channel: str | None = None
+    slack_channel_min_severity: str = "SEV2"
     default_timezone: str = "UTC"
     auto_resolve: bool = True
     reopen_window: timedelta = timedelta(minutes=10)
@@ -110,6 +112,14 @@ class Settings(BaseSettings):
         if secret.lower() in _PLACEHOLDER_SECRETS:
             raise ValueError("is a placeholder value; set a real secret or leave it unset")
         return value
+
+    @field_validator("slack_channel_min_severity")
+    @classmethod
+    def _severity_name(cls, value: str) -> str:
+        try:
+            return parse_severity(value).value
+        except InvalidInput as exc:
+            raise ValueError(exc.message) from None
 
     @field_validator("log_level")
     @classmethod

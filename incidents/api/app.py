@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
@@ -11,6 +14,12 @@ from incidents.api.routers import events_v2, health, incidents, metrics, outbox,
 from incidents.api.telemetry import MetricsMiddleware, Telemetry
 from incidents.config import Settings, get_settings
 from incidents.flows.ports import Clock, SystemClock
+from incidents.outbox.runtime import (
+    background_worker,
+    build_notifier,
+    build_worker,
+    slack_configured,
+)
 from incidents.store.db import build_engine
 from incidents.store.migrate import head_revision
 
@@ -21,13 +30,36 @@ DESCRIPTION = (
 
 
 def create_app(
-    settings: Settings, *, engine: Engine | None = None, clock: Clock | None = None
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    clock: Clock | None = None,
+    run_worker: bool | None = None,
 ) -> FastAPI:
-    """Build the HTTP app for `settings`; tests pass their own engine and clock."""
-    app = FastAPI(title="incidents", version=__version__, description=DESCRIPTION)
+    """Build the HTTP app for `settings`; tests pass their own engine and clock.
+
+    The outbox worker runs inside the app (a thread) when Slack is configured, unless
+    ``run_worker`` is False (then run ``incidents worker`` as separate processes).
+    """
+    engine = engine or build_engine(settings.database_url)
+    clock = clock or SystemClock()
+    in_process = slack_configured(settings) if run_worker is None else run_worker
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if not in_process:
+            yield
+            return
+        with background_worker(build_worker(engine, settings=settings, clock=clock)):
+            yield
+
+    app = FastAPI(
+        title="incidents", version=__version__, description=DESCRIPTION, lifespan=lifespan
+    )
     app.state.settings = settings
-    app.state.engine = engine or build_engine(settings.database_url)
-    app.state.clock = clock or SystemClock()
+    app.state.engine = engine
+    app.state.clock = clock
+    app.state.notifier = build_notifier(settings)
     app.state.migration_head = head_revision()
     app.state.telemetry = Telemetry(app.state.engine)
     install_error_handlers(app)

@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from incidents.config import Settings
 from incidents.errors import Unauthorized
-from incidents.flows.ports import Clock
+from incidents.flows.ports import Clock, Notifier
 
 
 def get_settings(request: Request) -> Settings:
@@ -32,7 +32,14 @@ def get_clock(request: Request) -> Clock:
     return clock
 
 
+def get_notifier(request: Request) -> Notifier:
+    """Return the app's notifier (Slack when configured)."""
+    notifier: Notifier = request.app.state.notifier
+    return notifier
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+NotifierDep = Annotated[Notifier, Depends(get_notifier)]
 SessionDep = Annotated[Session, Depends(get_session)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 

@@ -15,7 +15,7 @@ from incidents.domain.timeinput import ensure_not_future
 from incidents.domain.timeline import TimelineKind
 from incidents.errors import Conflict, InvalidInput
 from incidents.flows.incidents import changes_as_data, record_entry, timestamps_of
-from incidents.flows.ports import Clock
+from incidents.flows.ports import NULL_NOTIFIER, Clock, Notifier
 from incidents.store import incidents as store
 from incidents.store.models import Incident
 
@@ -47,6 +47,7 @@ def edit_incident(
     actor: str | None,
     session: Session,
     clock: Clock,
+    notifier: Notifier = NULL_NOTIFIER,
 ) -> Incident:
     """Apply the given field values; timestamp corrections are validated and recorded."""
     now = clock.now()
@@ -59,6 +60,7 @@ def edit_incident(
         if name in DESCRIPTIVE:
             _edit_field(incident, name, value, actor=actor, now=now, session=session)
     incident.updated_at = now
+    notifier.incident_changed(session, incident, now=now)
     session.commit()
     return incident
 

@@ -8,6 +8,7 @@ ordering here, so no alert is ever dropped for its clock.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel import Session
@@ -27,19 +28,28 @@ from incidents.store.models import AlertRecord, Incident
 TITLE_MAX = 300
 
 
+@dataclass(frozen=True, slots=True)
+class GroupOutcome:
+    """The incident a group's alerts went to, and whether this delivery opened it."""
+
+    incident: Incident
+    opened: bool
+
+
 def apply_group(
     alerts: Sequence[Alert], *, now: datetime, settings: Settings, session: Session
-) -> Incident | None:
+) -> GroupOutcome | None:
     """Bring one group's incident up to date with `alerts`; None when nothing applies."""
     first = alerts[0]
     incident = intake_store.find_open_incident(
         session, source=first.source, group_key=first.group_key
     )
     firing = [alert for alert in alerts if alert.status is AlertStatus.FIRING]
+    opened = False
     if incident is None and firing:
-        incident = _reopen(first, now=now, settings=settings, session=session) or _open(
-            firing, now=now, session=session
-        )
+        incident = _reopen(first, now=now, settings=settings, session=session)
+        if incident is None:
+            incident, opened = _open(firing, now=now, session=session), True
     if incident is None:
         return None  # resolved or acknowledged alerts of a group we have no open incident for
     for alert in alerts:
@@ -50,7 +60,7 @@ def apply_group(
     raise_severity(incident, alerts, now=now, session=session)
     settle(incident, now=now, settings=settings, session=session)
     session.flush()
-    return incident
+    return GroupOutcome(incident, opened)
 
 
 def _open(firing: Sequence[Alert], *, now: datetime, session: Session) -> Incident:

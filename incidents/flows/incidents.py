@@ -23,7 +23,7 @@ from incidents.domain.severity import Severity
 from incidents.domain.timeinput import ensure_not_future
 from incidents.domain.timeline import TimelineKind
 from incidents.errors import OrderingViolation
-from incidents.flows.ports import Clock
+from incidents.flows.ports import NULL_NOTIFIER, Clock, Notifier
 from incidents.store import incidents as store
 from incidents.store.models import Incident, TimelineEntry
 
@@ -64,7 +64,13 @@ def timestamps_of(incident: Incident) -> Timestamps:
     )
 
 
-def declare(declaration: Declaration, *, session: Session, clock: Clock) -> Incident:
+def declare(
+    declaration: Declaration,
+    *,
+    session: Session,
+    clock: Clock,
+    notifier: Notifier = NULL_NOTIFIER,
+) -> Incident:
     """Open a manual incident: detection defaults to now, impact start to detection."""
     now = clock.now()
     ensure_not_future(
@@ -96,6 +102,7 @@ def declare(declaration: Declaration, *, session: Session, clock: Clock) -> Inci
         text=f"{incident_key(_id(incident))} declared: {incident.title}",
         data={"severity": incident.severity},
     )
+    notifier.incident_opened(session, incident, now=now, declared=True)
     session.commit()
     return incident
 
@@ -134,6 +141,7 @@ def change_status(
     note: str | None,
     session: Session,
     clock: Clock,
+    notifier: Notifier = NULL_NOTIFIER,
 ) -> Incident:
     """Apply a lifecycle event (optionally back-dated to `at`) and record it."""
     now = clock.now()
@@ -158,6 +166,7 @@ def change_status(
         text=note,
         data={"status": outcome.status.value, "changes": changes_as_data(outcome.changes)},
     )
+    notifier.incident_changed(session, incident, now=now)
     session.commit()
     return incident
 

@@ -22,9 +22,9 @@ from incidents.config import Settings
 from incidents.domain.alert import Alert
 from incidents.domain.timeline import TimelineKind
 from incidents.errors import MalformedPayload
-from incidents.flows.grouping import apply_group
+from incidents.flows.grouping import GroupOutcome, apply_group
 from incidents.flows.incidents import record_entry
-from incidents.flows.ports import Clock
+from incidents.flows.ports import NULL_NOTIFIER, Clock, Notifier
 from incidents.ingest import Adapter, Headers
 from incidents.store import intake as intake_store
 from incidents.store.models import Incident
@@ -85,6 +85,7 @@ def receive(
     settings: Settings,
     session: Session,
     clock: Clock,
+    notifier: Notifier = NULL_NOTIFIER,
 ) -> IntakeResult:
     """Apply parsed alerts in one transaction, unless this delivery was seen before."""
     now = clock.now()
@@ -95,16 +96,25 @@ def receive(
         return _replayed(stored, count=len(alerts))
     touched: list[int] = []
     for group in _groups([_repair(alert, now) for alert in alerts]):
-        incident = _apply_with_retry(group, now=now, settings=settings, session=session)
-        if incident is not None and incident.id not in touched:
-            assert incident.id is not None
-            touched.append(incident.id)
+        outcome = _apply_with_retry(group, now=now, settings=settings, session=session)
+        if outcome is not None and outcome.incident.id not in touched:
+            assert outcome.incident.id is not None
+            touched.append(outcome.incident.id)
+            _notify(notifier, session, outcome, now=now)
     result = IntakeResult(alerts=len(alerts), incidents=touched, extra=extra or {})
     delivery.result = {**result.as_json(), "extra": result.extra}
     if delivery.id is not None and delivery.id % FORGET_EVERY == 0:
         intake_store.forget_old_deliveries(session, now=now)
     session.commit()
     return result
+
+
+def _notify(notifier: Notifier, session: Session, outcome: GroupOutcome, *, now: datetime) -> None:
+    """Tell the notifier about a new incident, or a changed one."""
+    if outcome.opened:
+        notifier.incident_opened(session, outcome.incident, now=now, declared=False)
+    else:
+        notifier.incident_changed(session, outcome.incident, now=now)
 
 
 def _replayed(stored: Mapping[str, Any], *, count: int) -> IntakeResult:
@@ -154,16 +164,16 @@ def _fitted(alert: Alert) -> dict[str, Any]:
 
 def _apply_with_retry(
     group: Sequence[tuple[Alert, float]], *, now: datetime, settings: Settings, session: Session
-) -> Incident | None:
+) -> GroupOutcome | None:
     """Apply one group; retry when another process opened or reopened it concurrently."""
     alerts = [alert for alert, _ in group]
     for attempt in range(GROUP_ATTEMPTS):
         try:
             with session.begin_nested():
-                incident = apply_group(alerts, now=now, settings=settings, session=session)
-                if incident is not None:
-                    _note_skew(incident, group, now=now, session=session)
-                return incident
+                outcome = apply_group(alerts, now=now, settings=settings, session=session)
+                if outcome is not None:
+                    _note_skew(outcome.incident, group, now=now, session=session)
+                return outcome
         except IntegrityError:
             if attempt == GROUP_ATTEMPTS - 1:
                 raise
@@ -198,6 +208,7 @@ def deliver(
     settings: Settings,
     session: Session,
     clock: Clock,
+    notifier: Notifier = NULL_NOTIFIER,
 ) -> tuple[IntakeResult, list[Alert]]:
     """Authenticate, parse and apply one webhook delivery; return its result and alerts."""
     alerts = read_delivery(
@@ -210,6 +221,7 @@ def deliver(
         settings=settings,
         session=session,
         clock=clock,
+        notifier=notifier,
     )
     return result, alerts
 

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from incidents.store.models import Incident
 
 
 class Clock(Protocol):
@@ -20,3 +25,32 @@ class SystemClock:
     def now(self) -> datetime:
         """Return the current time, aware UTC."""
         return datetime.now(UTC)
+
+
+class Notifier(Protocol):
+    """Queues what the outside world should hear about an incident (in the same transaction)."""
+
+    def incident_opened(
+        self, session: Session, incident: Incident, *, now: datetime, declared: bool
+    ) -> None:
+        """React to a new incident (declared by a person, or opened by an alert)."""
+        ...
+
+    def incident_changed(self, session: Session, incident: Incident, *, now: datetime) -> None:
+        """React to any change of an incident, from any surface."""
+        ...
+
+
+class NullNotifier:
+    """Tells nobody: the default when no chat or pager is configured."""
+
+    def incident_opened(
+        self, session: Session, incident: Incident, *, now: datetime, declared: bool
+    ) -> None:
+        """Do nothing."""
+
+    def incident_changed(self, session: Session, incident: Incident, *, now: datetime) -> None:
+        """Do nothing."""
+
+
+NULL_NOTIFIER = NullNotifier()

@@ -50,6 +50,8 @@ class Delivery:
 
 
 Handler = Callable[[Delivery], dict[str, Any] | None]
+# Runs in the transaction that marks a delivery done: record its result, queue follow-ups.
+AfterHook = Callable[[Session, Delivery, dict[str, Any] | None], None]
 
 
 class Worker:
@@ -61,12 +63,14 @@ class Worker:
         *,
         handlers: Mapping[str, Handler],
         settings: Settings,
+        after: Mapping[str, AfterHook] | None = None,
         clock: Clock,
         name: str | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.engine = engine
         self.handlers = dict(handlers)
+        self.after = dict(after or {})
         self.settings = settings
         self.clock = clock
         self.name = name or f"worker-{uuid.uuid4().hex[:8]}"
@@ -128,6 +132,9 @@ class Worker:
             message.lease_until = None
             message.last_error = None
             message.updated_at = now
+            hook = self.after.get(delivery.topic)
+            if hook is not None:
+                hook(session, delivery, result)
             session.commit()
 
     def _failed(self, delivery: Delivery, failure: DeliveryFailed) -> None:

@@ -73,8 +73,12 @@ def _call(action: Callable[[], Any]) -> Any:
 
 
 def _post(client: WebClient, delivery: Delivery) -> dict[str, Any]:
+    """Post the message of a delivery."""
+    return post(client, delivery, delivery.payload)
+
+
+def post(client: WebClient, delivery: Delivery, payload: dict[str, Any]) -> dict[str, Any]:
     """Post a message once, joining a public channel first if the bot is not in it."""
-    payload = delivery.payload
     channel = payload["channel"]
     if delivery.redelivery:
         found = _find_posted(client, channel, delivery.key)
@@ -111,8 +115,12 @@ def _find_posted(client: WebClient, channel: str, key: str) -> str | None:
 
 
 def _update(client: WebClient, delivery: Delivery) -> dict[str, Any]:
+    """Update the message of a delivery."""
+    return update(client, delivery.payload)
+
+
+def update(client: WebClient, payload: dict[str, Any]) -> dict[str, Any]:
     """Replace a posted message (idempotent: the last update wins)."""
-    payload = delivery.payload
     response = _call(
         lambda: client.chat_update(
             channel=payload["channel"],

@@ -102,3 +102,13 @@ def count_by_state(session: Session) -> dict[str, int]:
         select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state)
     ).all()
     return {state: int(count) for state, count in rows}
+
+
+def has_pending(session: Session, *, topic: str, incident_id: int) -> bool:
+    """Tell whether a message of `topic` for the incident is still waiting to be claimed."""
+    statement = select(OutboxMessage.id).where(
+        OutboxMessage.topic == topic,
+        OutboxMessage.incident_id == incident_id,
+        OutboxMessage.state == OutboxState.PENDING.value,
+    )
+    return session.exec(statement.limit(1)).first() is not None

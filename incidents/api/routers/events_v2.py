@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from incidents.api.body import read_limited
-from incidents.api.deps import ClockDep, SessionDep, SettingsDep
+from incidents.api.deps import ClockDep, NotifierDep, SessionDep, SettingsDep
 from incidents.api.errors import status_code_for
 from incidents.api.routers.webhooks import JSON_BODY
 from incidents.errors import IncidentsError, InvalidInput, MalformedPayload
@@ -36,7 +36,11 @@ router = APIRouter(tags=["webhooks"])
 @router.post("/webhooks/events-v2", status_code=202, responses=RESPONSES, openapi_extra=JSON_BODY)
 @router.post("/v2/enqueue", status_code=202, responses=RESPONSES, openapi_extra=JSON_BODY)
 async def enqueue(
-    request: Request, settings: SettingsDep, session: SessionDep, clock: ClockDep
+    request: Request,
+    settings: SettingsDep,
+    session: SessionDep,
+    clock: ClockDep,
+    notifier: NotifierDep,
 ) -> JSONResponse:
     """Accept one Events API v2 event and answer exactly as PagerDuty does."""
     try:
@@ -53,6 +57,7 @@ async def enqueue(
             settings=settings,
             session=session,
             clock=clock,
+            notifier=notifier,
         )
     except IncidentsError as exc:
         return _refusal(exc, body)

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response, status
 
-from incidents.api.deps import ApiAuth, ClockDep, SessionDep, SettingsDep
+from incidents.api.deps import ApiAuth, ClockDep, NotifierDep, SessionDep, SettingsDep
 from incidents.api.schemas import (
     ErrorOut,
     IncidentCreate,
@@ -68,13 +68,17 @@ def list_incidents(
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=ERRORS)
 def create_incident(
-    body: IncidentCreate, response: Response, session: SessionDep, clock: ClockDep
+    body: IncidentCreate,
+    response: Response,
+    session: SessionDep,
+    clock: ClockDep,
+    notifier: NotifierDep,
 ) -> IncidentOut:
     """Declare an incident."""
     declaration = flows.Declaration(
         **body.model_dump(exclude={"actor"}), actor=body.actor or DEFAULT_ACTOR
     )
-    incident = flows.declare(declaration, session=session, clock=clock)
+    incident = flows.declare(declaration, session=session, clock=clock, notifier=notifier)
     assert incident.id is not None
     response.headers["Location"] = f"/api/incidents/{incident_key(incident.id)}"
     return IncidentOut.of_detail(queries.show_incident(incident.id, session=session))
@@ -88,18 +92,28 @@ def get_incident(ref: str, session: SessionDep) -> IncidentOut:
 
 @router.patch("/{ref}", responses=ERRORS)
 def patch_incident(
-    ref: str, body: IncidentPatch, session: SessionDep, clock: ClockDep
+    ref: str, body: IncidentPatch, session: SessionDep, clock: ClockDep, notifier: NotifierDep
 ) -> IncidentOut:
     """Edit fields and correct timestamps; every change is recorded on the timeline."""
     values = body.model_dump(exclude_unset=True, exclude={"actor"})
     edits.edit_incident(
-        ref, values=values, actor=body.actor or DEFAULT_ACTOR, session=session, clock=clock
+        ref,
+        values=values,
+        actor=body.actor or DEFAULT_ACTOR,
+        session=session,
+        clock=clock,
+        notifier=notifier,
     )
     return IncidentOut.of_detail(queries.show_incident(ref, session=session))
 
 
 def _transition(
-    ref: str, event: Event, body: TransitionInput | None, session: SessionDep, clock: ClockDep
+    ref: str,
+    event: Event,
+    body: TransitionInput | None,
+    session: SessionDep,
+    clock: ClockDep,
+    notifier: NotifierDep,
 ) -> IncidentOut:
     """Apply one lifecycle event and return the incident."""
     given = body or TransitionInput()
@@ -111,6 +125,7 @@ def _transition(
         note=given.note,
         session=session,
         clock=clock,
+        notifier=notifier,
     )
     return IncidentOut.of_detail(queries.show_incident(ref, session=session))
 
@@ -120,34 +135,50 @@ TransitionBody = Annotated[TransitionInput | None, Body()]
 
 @router.post("/{ref}/acknowledge", responses=ERRORS)
 def acknowledge(
-    ref: str, session: SessionDep, clock: ClockDep, body: TransitionBody = None
+    ref: str,
+    session: SessionDep,
+    clock: ClockDep,
+    notifier: NotifierDep,
+    body: TransitionBody = None,
 ) -> IncidentOut:
     """Acknowledge (optionally back-dated with `at`)."""
-    return _transition(ref, Event.ACKNOWLEDGE, body, session, clock)
+    return _transition(ref, Event.ACKNOWLEDGE, body, session, clock, notifier)
 
 
 @router.post("/{ref}/mitigate", responses=ERRORS)
 def mitigate(
-    ref: str, session: SessionDep, clock: ClockDep, body: TransitionBody = None
+    ref: str,
+    session: SessionDep,
+    clock: ClockDep,
+    notifier: NotifierDep,
+    body: TransitionBody = None,
 ) -> IncidentOut:
     """Mark user impact as stopped (optionally back-dated with `at`)."""
-    return _transition(ref, Event.MITIGATE, body, session, clock)
+    return _transition(ref, Event.MITIGATE, body, session, clock, notifier)
 
 
 @router.post("/{ref}/resolve", responses=ERRORS)
 def resolve(
-    ref: str, session: SessionDep, clock: ClockDep, body: TransitionBody = None
+    ref: str,
+    session: SessionDep,
+    clock: ClockDep,
+    notifier: NotifierDep,
+    body: TransitionBody = None,
 ) -> IncidentOut:
     """Resolve (optionally back-dated with `at`); stamps mitigation too if it was unset."""
-    return _transition(ref, Event.RESOLVE, body, session, clock)
+    return _transition(ref, Event.RESOLVE, body, session, clock, notifier)
 
 
 @router.post("/{ref}/reopen", responses=ERRORS)
 def reopen(
-    ref: str, session: SessionDep, clock: ClockDep, body: TransitionBody = None
+    ref: str,
+    session: SessionDep,
+    clock: ClockDep,
+    notifier: NotifierDep,
+    body: TransitionBody = None,
 ) -> IncidentOut:
     """Reopen a resolved incident; mitigation and resolution are cleared (kept on the timeline)."""
-    return _transition(ref, Event.REOPEN, body, session, clock)
+    return _transition(ref, Event.REOPEN, body, session, clock, notifier)
 
 
 @router.post("/{ref}/notes", status_code=status.HTTP_201_CREATED, responses=ERRORS)

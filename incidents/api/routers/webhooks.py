@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from incidents.api.body import read_limited
-from incidents.api.deps import ClockDep, SessionDep, SettingsDep
+from incidents.api.deps import ClockDep, NotifierDep, SessionDep, SettingsDep
 from incidents.api.schemas import ErrorOut
 from incidents.errors import NotFound
 from incidents.flows import intake
@@ -42,7 +42,12 @@ class WebhookOut(BaseModel):
 
 @router.post("/webhooks/{source}", status_code=202, responses=ERRORS, openapi_extra=JSON_BODY)
 async def receive_webhook(
-    source: str, request: Request, settings: SettingsDep, session: SessionDep, clock: ClockDep
+    source: str,
+    request: Request,
+    settings: SettingsDep,
+    session: SessionDep,
+    clock: ClockDep,
+    notifier: NotifierDep,
 ) -> WebhookOut:
     """Accept alerts from a source; answer only after they are committed."""
     adapter = ADAPTERS.get(source)
@@ -58,5 +63,6 @@ async def receive_webhook(
         settings=settings,
         session=session,
         clock=clock,
+        notifier=notifier,
     )
     return WebhookOut(**result.as_json())

@@ -1,0 +1,54 @@
+"""Assemble the outbox worker and the notifier from settings (Slack when configured)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine
+
+from incidents.config import Settings
+from incidents.flows.ports import NULL_NOTIFIER, Clock, Notifier
+from incidents.outbox.worker import AfterHook, Handler, Worker
+
+
+def slack_configured(settings: Settings) -> bool:
+    """Tell whether a Slack bot token is set."""
+    return settings.slack_bot_token is not None
+
+
+def build_notifier(settings: Settings) -> Notifier:
+    """Return the notifier for these settings."""
+    if not slack_configured(settings):
+        return NULL_NOTIFIER
+    from incidents.slack.effects import SlackNotifier  # imported only when Slack is on
+
+    return SlackNotifier(settings)
+
+
+def build_worker(engine: Engine, *, settings: Settings, clock: Clock) -> Worker:
+    """Return a worker with every configured handler (Slack when a token is set)."""
+    handlers: dict[str, Handler] = {}
+    after: dict[str, AfterHook] = {}
+    if slack_configured(settings):
+        from incidents.slack import effects, notifier
+
+        client = notifier.slack_client(settings)
+        handlers |= notifier.slack_handlers(client)
+        handlers |= effects.card_handlers(engine, client, settings=settings, clock=clock)
+        after |= effects.after_hooks(settings, clock)
+    return Worker(engine, handlers=handlers, settings=settings, clock=clock, after=after)
+
+
+@contextmanager
+def background_worker(worker: Worker) -> Iterator[threading.Event]:
+    """Run `worker` in a daemon thread until the block ends."""
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,), name="outbox", daemon=True)
+    thread.start()
+    try:
+        yield stop
+    finally:
+        stop.set()
+        thread.join(timeout=10)
