@@ -29,6 +29,7 @@ class Workspace:
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     failures: list[tuple[str, int, str, int | None]] = field(default_factory=list)
     bot_joined: set[str] = field(default_factory=lambda: {"C0ANNOUNCE"})
+    timezones: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fail(self, method: str, *, status: int = 200, error: str = "internal_error",
@@ -147,7 +148,13 @@ def _post(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
     return {"ok": True, "channel": channel, "ts": ts}
 
 
+def _users_info(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
+    user = args["user"]
+    return {"ok": True, "user": {"id": user, "tz": ws.timezones.get(user, "UTC")}}
+
+
 METHODS = {
+    "users.info": _users_info,
     "auth.test": _auth_test,
     "conversations.create": _create,
     "conversations.join": _join,

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from incidents import __version__
 from incidents.api.errors import install_error_handlers
-from incidents.api.routers import events_v2, health, incidents, metrics, outbox, webhooks
+from incidents.api.routers import events_v2, health, incidents, metrics, outbox, slack, webhooks
 from incidents.api.telemetry import MetricsMiddleware, Telemetry
 from incidents.config import Settings, get_settings
-from incidents.flows.ports import Clock, SystemClock
+from incidents.flows.ports import Clock, Notifier, SystemClock
 from incidents.outbox.runtime import (
     background_worker,
     build_notifier,
@@ -60,6 +61,7 @@ def create_app(
     app.state.engine = engine
     app.state.clock = clock
     app.state.notifier = build_notifier(settings)
+    app.state.bolt = _bolt(settings, engine=engine, clock=clock, notifier=app.state.notifier)
     app.state.migration_head = head_revision()
     app.state.telemetry = Telemetry(app.state.engine)
     install_error_handlers(app)
@@ -67,10 +69,20 @@ def create_app(
     app.include_router(incidents.router)
     app.include_router(metrics.router)
     app.include_router(outbox.router)
+    app.include_router(slack.router)
     app.include_router(events_v2.router)  # before the generic /webhooks/{source}
     app.include_router(webhooks.router)
     app.add_middleware(MetricsMiddleware, telemetry=app.state.telemetry)
     return app
+
+
+def _bolt(settings: Settings, *, engine: Engine, clock: Clock, notifier: Notifier) -> Any:
+    """Build the Slack Bolt app when a signing secret is configured."""
+    if settings.slack_signing_secret is None:
+        return None
+    from incidents.slack.app import build_bolt_app  # imported only when Slack is on
+
+    return build_bolt_app(settings, engine=engine, clock=clock, notifier=notifier)
 
 
 def app_from_environment() -> FastAPI:

@@ -1,0 +1,194 @@
+"""Carry out one ``/incident`` command or card button: each calls one flow and answers.
+
+Every command is a few database statements and queues its Slack side effects in the
+outbox, so it finishes well inside Slack's 3-second window and answers in the
+acknowledgement itself (an ephemeral message to the person who typed it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from incidents.config import Settings
+from incidents.domain.humanize import format_duration
+from incidents.domain.lifecycle import Event
+from incidents.domain.metrics import METRICS
+from incidents.domain.refs import incident_key
+from incidents.domain.severity import parse_severity
+from incidents.domain.timeinput import parse_human_time
+from incidents.errors import InvalidInput, NotFound
+from incidents.flows import edits, metrics, queries
+from incidents.flows import incidents as flows
+from incidents.flows.filters import incident_filter, metrics_query
+from incidents.flows.ports import Clock, Notifier
+from incidents.slack import grammar
+from incidents.slack.blocks import slack_date
+from incidents.store.models import Incident
+
+STATUS_EVENTS = {"ack": Event.ACKNOWLEDGE, "mitigate": Event.MITIGATE, "resolve": Event.RESOLVE}
+LIST_LIMIT = 15
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Who asked, where, and what the command may use."""
+
+    user_id: str
+    channel_id: str
+    engine: Engine
+    settings: Settings
+    clock: Clock
+    notifier: Notifier
+    client: WebClient
+
+
+def run(command: grammar.Command, ctx: Context) -> str:
+    """Carry out a parsed command and return the answer text."""
+    if command.verb == "help":
+        return grammar.HELP
+    if command.verb == "oncall":
+        return "PagerDuty is not configured yet, so on-call is unknown."
+    with Session(ctx.engine, expire_on_commit=False) as session:
+        if command.verb == "declare":
+            return _declare(command, ctx, session)
+        if command.verb == "list":
+            return _list(ctx, session)
+        if command.verb == "metrics":
+            return _metrics(command, ctx, session)
+        ref = _incident_ref(command, ctx, session)
+        return _on_incident(command, ref, ctx, session)
+
+
+def _on_incident(command: grammar.Command, ref: str, ctx: Context, session: Session) -> str:
+    """Carry out a command about one incident."""
+    common: dict[str, Any] = {"session": session, "clock": ctx.clock, "notifier": ctx.notifier}
+    if command.verb in STATUS_EVENTS:
+        incident = flows.change_status(ref, STATUS_EVENTS[command.verb], actor=ctx.user_id, at=None,
+                                       note=command.argument or None, **common)  # fmt: skip
+        return f"{_key(incident)} is now {incident.status}."
+    if command.verb == "note":
+        flows.add_note(ref, text=command.argument, actor=ctx.user_id, at=None,
+                       session=session, clock=ctx.clock)  # fmt: skip
+        return f"Noted on {ref}."
+    if command.verb == "status":
+        return _status(queries.show_incident(ref, session=session).incident, ctx)
+    values = _edit_values(command, ctx)
+    incident = edits.edit_incident(ref, values=values, actor=ctx.user_id, **common)
+    return f"{_key(incident)} updated: {', '.join(values)}."
+
+
+def _edit_values(command: grammar.Command, ctx: Context) -> dict[str, Any]:
+    """Return the field changes of sev, lead and started."""
+    if command.verb == "sev":
+        return {"severity": parse_severity(command.argument).value}
+    if command.verb == "lead":
+        return {"commander": grammar.mentioned_user(command.argument)}
+    zone = user_timezone(ctx.client, ctx.user_id, default=ctx.settings.default_timezone)
+    return {"impact_started_at": parse_human_time(command.argument, tz=zone, now=ctx.clock.now())}
+
+
+def _declare(command: grammar.Command, ctx: Context, session: Session) -> str:
+    """Declare an incident with the person who typed it as reporter and commander."""
+    severity, title = grammar.declaration(command.argument)
+    if not title:
+        raise InvalidInput("usage: `/incident declare [sev1-4] <title>`", fields=["title"])
+    declaration = flows.Declaration(
+        title=title[:300],
+        severity=parse_severity(severity or "3"),
+        actor=ctx.user_id,
+        commander=ctx.user_id,
+    )
+    incident = flows.declare(declaration, session=session, clock=ctx.clock, notifier=ctx.notifier)
+    key = _key(incident)
+    return f"Declared {key} ({incident.severity}): {incident.title}. A channel is on its way."
+
+
+def _incident_ref(command: grammar.Command, ctx: Context, session: Session) -> str:
+    """Return the incident named in the command, or the one whose channel this is."""
+    if command.incident:
+        return command.incident
+    found = session.exec(
+        select(Incident)
+        .where(Incident.slack_channel == ctx.channel_id)
+        .order_by(col(Incident.id).desc())
+    ).first()
+    if found is None:
+        raise NotFound("name the incident, e.g. `/incident ack #42`, or run this in its channel")
+    return str(found.id)
+
+
+def _status(incident: Incident, ctx: Context) -> str:
+    """Describe an incident in a few lines."""
+    lines = [f"*{_key(incident)}* {incident.severity} · {incident.status} — {incident.title}"]
+    stamps = (
+        ("impact started", incident.impact_started_at),
+        ("detected", incident.detected_at),
+        ("acknowledged", incident.acknowledged_at),
+        ("mitigated", incident.mitigated_at),
+        ("resolved", incident.resolved_at),
+    )
+    for label, value in stamps:
+        if value is not None:
+            lines.append(f"{label}: {slack_date(value)}")
+    impact = (incident.mitigated_at or ctx.clock.now()) - incident.impact_started_at
+    lines.append(f"customers affected for {format_duration(max(impact, timedelta(0)))}")
+    return "\n".join(lines)
+
+
+def _list(ctx: Context, session: Session) -> str:
+    """List open incidents, newest first."""
+    where = incident_filter(
+        status="open",
+        severity=None,
+        service=None,
+        model=None,
+        since=None,
+        until=None,
+        timezone=ctx.settings.default_timezone,
+        now=ctx.clock.now(),
+    )
+    page = queries.list_incidents(where=where, limit=LIST_LIMIT, cursor=None, session=session)
+    if not page.items:
+        return "No open incidents. :tada:"
+    return "\n".join(f"• *{_key(i)}* {i.severity} {i.status} — {i.title}" for i in page.items)
+
+
+def _metrics(command: grammar.Command, ctx: Context, session: Session) -> str:
+    """Summarise MTTx medians per severity over a window (default 30 days)."""
+    query = metrics_query(since=command.argument or "30d", until=None, group_by="severity",
+                          filters={}, trend=False, timezone=ctx.settings.default_timezone,
+                          now=ctx.clock.now())  # fmt: skip
+    report = metrics.report(query, session=session)
+    if not report.groups:
+        return f"No incidents detected since {command.argument or '30d'}."
+    lines = [f"MTTx medians since {report.since:%Y-%m-%d} (n; * = fewer than 5):"]
+    for group in report.groups:
+        cells = []
+        for metric in METRICS:
+            summary = group.summaries[metric.name]
+            mark = "*" if summary.note else ""
+            cells.append(f"{metric.short} {format_duration(summary.median)} ({summary.n}{mark})")
+        lines.append(f"• {group.key['severity']}: " + " · ".join(cells))
+    return "\n".join(lines)
+
+
+def user_timezone(client: WebClient, user_id: str, *, default: str) -> str:
+    """Return the Slack user's IANA timezone, or `default` when Slack does not say."""
+    try:
+        user = client.users_info(user=user_id).get("user") or {}
+    except SlackApiError:
+        return default
+    return str(user.get("tz") or default)
+
+
+def _key(incident: Incident) -> str:
+    """Return the incident's key."""
+    assert incident.id is not None
+    return incident_key(incident.id)

@@ -1,0 +1,93 @@
+"""The ``/incident`` grammar (DESIGN §7), parsed purely: text in, a Command or a usage error.
+
+In an incident channel the incident is implied; elsewhere the first or the last word after
+the verb names it (``#42`` or ``INC-42``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from incidents.errors import InvalidInput
+
+HELP = """\
+*/incident* — run an incident from Slack
+• `declare [sev1-4] <title>` — declare (no title: a form)
+• `ack` · `mitigate [note]` · `resolve [note]` — move the incident on
+• `sev <1-4>` · `lead @user` · `note <text>` · `started <time>` — edit it (time in your timezone)
+• `status` — the incident's card · `list` — open incidents
+• `oncall` — who is on call · `metrics [30d]` — MTTx medians
+• `help` — this text
+In an incident channel the incident is implied; elsewhere add `#42` or `INC-42`."""
+
+VERBS = ("declare", "ack", "mitigate", "resolve", "sev", "lead", "note", "started", "status",
+         "list", "oncall", "metrics", "help")  # fmt: skip
+TAKES_INCIDENT = frozenset(
+    {"ack", "mitigate", "resolve", "sev", "lead", "note", "started", "status"}
+)
+NEEDS_ARGUMENT = {
+    "sev": "sev <1-4>",
+    "lead": "lead @user",
+    "note": "note <text>",
+    "started": "started <time>, e.g. started 14:05 or started 20m ago",
+}
+_REF = re.compile(r"^(#\d+|inc-\d+)$", re.IGNORECASE)
+_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
+_SEVERITY = re.compile(r"^(?:sev)?([1-4])$", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One parsed ``/incident`` command."""
+
+    verb: str
+    incident: str | None = None
+    argument: str = ""
+
+
+def parse(text: str) -> Command:
+    """Parse the text after ``/incident``; raise InvalidInput with a usage line when wrong."""
+    words = text.strip().split()
+    if not words:
+        return Command("help")
+    verb = words[0].lower()
+    if verb not in VERBS:
+        raise InvalidInput(f"unknown command `{words[0]}`: try `/incident help`", fields=["verb"])
+    rest = words[1:]
+    incident = None
+    if verb in TAKES_INCIDENT and rest and _REF.match(rest[0]):
+        incident, rest = rest[0].lstrip("#"), rest[1:]
+    elif verb in TAKES_INCIDENT and rest and _REF.match(rest[-1]):
+        incident, rest = rest[-1].lstrip("#"), rest[:-1]
+    argument = " ".join(rest)
+    if verb in NEEDS_ARGUMENT and not argument:
+        raise InvalidInput(f"usage: `/incident {NEEDS_ARGUMENT[verb]}`", fields=["argument"])
+    _check(verb, argument)
+    return Command(verb, incident, argument)
+
+
+def _check(verb: str, argument: str) -> None:
+    """Validate the argument of verbs with a fixed shape."""
+    if verb == "sev" and not _SEVERITY.match(argument):
+        raise InvalidInput("usage: `/incident sev <1-4>`", fields=["argument"])
+    if verb == "lead" and not _MENTION.match(argument):
+        raise InvalidInput(
+            "usage: `/incident lead @user` (mention the person)", fields=["argument"]
+        )
+
+
+def mentioned_user(argument: str) -> str:
+    """Return the user id of a ``<@U123|name>`` mention."""
+    match = _MENTION.match(argument)
+    if match is None:
+        raise InvalidInput("mention the person with @", fields=["argument"])
+    return match.group(1)
+
+
+def declaration(argument: str) -> tuple[str | None, str]:
+    """Split ``[sev1-4] <title>`` into (severity digit or None, title)."""
+    words = argument.split()
+    if words and _SEVERITY.match(words[0]):
+        return _SEVERITY.match(words[0]).group(1), " ".join(words[1:])  # type: ignore[union-attr]
+    return None, argument
