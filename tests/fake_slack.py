@@ -30,6 +30,7 @@ class Workspace:
     failures: list[tuple[str, int, str, int | None]] = field(default_factory=list)
     bot_joined: set[str] = field(default_factory=lambda: {"C0ANNOUNCE"})
     timezones: dict[str, str] = field(default_factory=dict)
+    views: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fail(self, method: str, *, status: int = 200, error: str = "internal_error",
@@ -153,8 +154,15 @@ def _users_info(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
     return {"ok": True, "user": {"id": user, "tz": ws.timezones.get(user, "UTC")}}
 
 
+def _views_open(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
+    view = args["view"] if isinstance(args["view"], dict) else json.loads(args["view"])
+    ws.views.append(view)
+    return {"ok": True, "view": {"id": f"V{len(ws.views)}", **view}}
+
+
 METHODS = {
     "users.info": _users_info,
+    "views.open": _views_open,
     "auth.test": _auth_test,
     "conversations.create": _create,
     "conversations.join": _join,

@@ -12,13 +12,16 @@ from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine
 
 from incidents.config import Settings
-from incidents.errors import IncidentsError
+from incidents.errors import DeliveryFailed, IncidentsError
 from incidents.flows.ports import Clock, Notifier
 from incidents.slack import commands, grammar
-from incidents.slack.ids import ActionId
+from incidents.slack.blocks import declare_modal, modal_values
+from incidents.slack.ids import ActionId, BlockId, CallbackId
 from incidents.slack.notifier import slack_client
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,24 @@ def answer(work: Callable[[], str]) -> str:
         error_id = uuid.uuid4().hex[:12]
         log.exception("slack command failed, error id %s", error_id)
         return f":x: Something went wrong (error id {error_id}); it has been logged."
+
+
+def _wants_form(text: str) -> bool:
+    """Tell whether the text is `declare` with no title (the form collects it)."""
+    try:
+        parsed = grammar.parse(text)
+    except IncidentsError:
+        return False
+    return parsed.verb == "declare" and not grammar.declaration(parsed.argument)[1]
+
+
+def _open_form(client: WebClient, trigger_id: str) -> str:
+    """Open the declare form; Slack wants it within 3 s of the command."""
+    try:
+        client.views_open(trigger_id=trigger_id, view=declare_modal())
+    except SlackApiError as exc:
+        raise DeliveryFailed(f"could not open the form: {exc.response.get('error')}") from None
+    return ""
 
 
 def build_bolt_app(settings: Settings, *, engine: Engine, clock: Clock, notifier: Notifier) -> App:
@@ -66,8 +87,29 @@ def build_bolt_app(settings: Settings, *, engine: Engine, clock: Clock, notifier
     @app.command("/incident")
     def incident_command(ack: Ack, command: dict[str, Any]) -> None:
         ctx = context(command["user_id"], command["channel_id"])
+        if _wants_form(command.get("text", "")):
+            ack(text=answer(lambda: _open_form(client, command["trigger_id"])))
+            return
         text = answer(lambda: commands.run(grammar.parse(command.get("text", "")), ctx))
         ack(response_type="ephemeral", text=text)
+
+    @app.view(CallbackId.DECLARE.value)
+    def declare_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        values = modal_values(view.get("state", {}))
+        if not values.get(BlockId.TITLE.value):
+            ack(response_action="errors", errors={BlockId.TITLE.value: "Say what is wrong."})
+            return
+        ctx = context(body["user"]["id"], "")
+        said = answer(
+            lambda: commands.declare_from_form(
+                title=values[BlockId.TITLE.value],
+                severity=values.get(BlockId.SEVERITY.value, "SEV3"),
+                service=values.get(BlockId.SERVICE.value),
+                ctx=ctx,
+            )
+        )
+        log.info("declared from the form: %s", said)
+        ack()
 
     def button(verb: str) -> Callable[..., None]:
         def pressed(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:

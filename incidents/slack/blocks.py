@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from incidents.domain.humanize import format_duration
-from incidents.slack.ids import ActionId
+from incidents.slack.ids import ActionId, BlockId, CallbackId
 
 STATUS_EMOJI = {
     "triggered": ":red_circle:",
@@ -157,3 +157,54 @@ def slack_date(value: datetime) -> str:
     """Return a Slack date token shown in the reader's timezone, with a UTC fallback."""
     epoch = int(value.timestamp())
     return f"<!date^{epoch}^{{date_short_pretty}} {{time_secs}}|{value:%Y-%m-%d %H:%M:%S} UTC>"
+
+
+def declare_modal() -> dict[str, Any]:
+    """Return the form `/incident declare` opens when no title is given."""
+    severities = [
+        {"text": {"type": "plain_text", "text": name}, "value": name}
+        for name in ("SEV1", "SEV2", "SEV3", "SEV4")
+    ]
+    return {
+        "type": "modal",
+        "callback_id": CallbackId.DECLARE.value,
+        "title": {"type": "plain_text", "text": "Declare an incident"},
+        "submit": {"type": "plain_text", "text": "Declare"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            _input(BlockId.TITLE, "What is wrong?", _text_input(300)),
+            _input(BlockId.SEVERITY, "Severity", {
+                "type": "static_select", "action_id": "value",
+                "options": severities, "initial_option": severities[2],
+            }),
+            _input(BlockId.SERVICE, "Service or model", _text_input(200), optional=True),
+        ],
+    }  # fmt: skip
+
+
+def _text_input(max_length: int) -> dict[str, Any]:
+    """Return a one-line text input."""
+    return {"type": "plain_text_input", "action_id": "value", "max_length": max_length}
+
+
+def _input(
+    block_id: BlockId, label: str, element: dict[str, Any], *, optional: bool = False
+) -> dict[str, Any]:
+    """Return one input block of a modal."""
+    return {
+        "type": "input",
+        "block_id": block_id.value,
+        "label": {"type": "plain_text", "text": label},
+        "element": element,
+        "optional": optional,
+    }
+
+
+def modal_values(state: dict[str, Any]) -> dict[str, str]:
+    """Read a submitted modal's inputs as block id → text (empty when not given)."""
+    values: dict[str, str] = {}
+    for block_id, actions in state.get("values", {}).items():
+        field = actions.get("value", {})
+        selected = field.get("selected_option") or {}
+        values[block_id] = str(field.get("value") or selected.get("value") or "").strip()
+    return values

@@ -110,6 +110,22 @@ def _declare(command: grammar.Command, ctx: Context, session: Session) -> str:
     return f"Declared {key} ({incident.severity}): {incident.title}. A channel is on its way."
 
 
+def declare_from_form(*, title: str, severity: str, service: str | None, ctx: Context) -> str:
+    """Declare an incident from the submitted form."""
+    declaration = flows.Declaration(
+        title=title[:300],
+        severity=parse_severity(severity or "3"),
+        service=service or None,
+        actor=ctx.user_id,
+        commander=ctx.user_id,
+    )
+    with Session(ctx.engine, expire_on_commit=False) as session:
+        incident = flows.declare(
+            declaration, session=session, clock=ctx.clock, notifier=ctx.notifier
+        )
+    return f"Declared {_key(incident)} ({incident.severity}): {incident.title}."
+
+
 def _incident_ref(command: grammar.Command, ctx: Context, session: Session) -> str:
     """Return the incident named in the command, or the one whose channel this is."""
     if command.incident:

@@ -118,10 +118,42 @@ def test_card_buttons_are_the_same_as_the_commands(slack, engine):
     assert client.button("incident-acknowledge", "INC-1").status_code == 200
     assert incident(engine).status == "acknowledged"
     assert incident(engine).acknowledged_by == "U0BOB"
+    client.button("incident-mitigate", "INC-1")
+    assert incident(engine).status == "mitigated"
     client.button("incident-resolve", "INC-1")
     assert incident(engine).status == "resolved"
     client.button("incident-acknowledge", "INC-1")  # illegal now: answered, nothing changes
     assert incident(engine).status == "resolved"
+
+
+def submit_form(client: SlackClient, values: dict[str, dict[str, object]]):
+    view = {"id": "V1", "type": "modal", "callback_id": "incident-declare",
+            "state": {"values": values}}  # fmt: skip
+    payload = {"type": "view_submission", "user": {"id": "U0CAROL"}, "team": {"id": "T1"},
+               "view": view}  # fmt: skip
+    return client.post("payload=" + quote(json.dumps(payload)),
+                       content_type="application/x-www-form-urlencoded")  # fmt: skip
+
+
+def test_declare_without_a_title_opens_a_form_that_validates(slack, engine):
+    client, workspace, _, _ = slack
+    assert client.command("declare").status_code == 200
+    (view,) = workspace.views
+    assert view["callback_id"] == "incident-declare"
+    assert [b["block_id"] for b in view["blocks"]] == [
+        "declare-title", "declare-severity", "declare-service"]  # fmt: skip
+    empty = submit_form(client, {"declare-title": {"value": {"value": " "}}})
+    assert empty.json() == {"response_action": "errors",
+                            "errors": {"declare-title": "Say what is wrong."}}  # fmt: skip
+    filled = submit_form(client, {
+        "declare-title": {"value": {"value": "Chatbot answers in English"}},
+        "declare-severity": {"value": {"selected_option": {"value": "SEV2"}}},
+        "declare-service": {"value": {"value": "support-chat"}},
+    })  # fmt: skip
+    assert filled.status_code == 200
+    declared = incident(engine)
+    assert (declared.title, declared.severity, declared.service, declared.commander) == (
+        "Chatbot answers in English", "SEV2", "support-chat", "U0CAROL")  # fmt: skip
 
 
 def test_list_metrics_help_oncall_and_usage_lines(slack):
