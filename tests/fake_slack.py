@@ -31,6 +31,8 @@ class Workspace:
     bot_joined: set[str] = field(default_factory=lambda: {"C0ANNOUNCE"})
     timezones: dict[str, str] = field(default_factory=dict)
     views: list[dict[str, Any]] = field(default_factory=list)
+    stall: dict[str, float] = field(default_factory=dict)
+    released: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fail(self, method: str, *, status: int = 200, error: str = "internal_error",
@@ -67,7 +69,13 @@ class _Handler(BaseHTTPRequestHandler):
                 status, body, headers = scripted
             else:
                 status, body, headers = 200, _answer(self.workspace, method, args), {}
-        self._send(status, body, headers)
+        stall = self.workspace.stall.get(method, 0)
+        if stall:  # the work is done; the answer is late (until released)
+            self.workspace.released.wait(stall)
+        try:
+            self._send(status, body, headers)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client died waiting (a crash test killed it)
 
     def _scripted(self, method: str) -> tuple[int, dict[str, Any], dict[str, str]] | None:
         for index, (name, status, error, retry_after) in enumerate(self.workspace.failures):
