@@ -199,7 +199,7 @@ def user_timezone(client: WebClient, user_id: str, *, default: str) -> str:
     """Return the Slack user's IANA timezone, or `default` when Slack does not say."""
     try:
         user = client.users_info(user=user_id).get("user") or {}
-    except SlackApiError:
+    except (SlackApiError, OSError):  # Slack slow or down: the command still answers in time
         return default
     return str(user.get("tz") or default)
 

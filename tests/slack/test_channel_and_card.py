@@ -4,6 +4,7 @@ every change from the API, a webhook or the CLI shows on the card."""
 from __future__ import annotations
 
 import dataclasses
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -134,3 +135,16 @@ def test_card_blocks_show_status_subject_times_and_the_right_buttons():
     resolved = incident_card(done)
     assert all(block["type"] != "actions" for block in resolved)
     assert "50m" in str(resolved) and "and counting" not in str(resolved)
+
+
+def test_the_app_delivers_by_itself_when_slack_is_configured(engine, database_url):
+    with fake_slack() as (url, workspace):
+        settings = Settings(database_url=database_url, slack_api_url=url, slack_bot_token=TOKEN,
+                            outbox_poll_interval=0.05)  # fmt: skip
+        with TestClient(create_app(settings, engine=engine)) as client:
+            client.post("/api/incidents", json={"title": "Disk full", "severity": "SEV1"})
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and workspace.count("chat.postMessage") < 1:
+                time.sleep(0.05)
+        assert "inc-1-disk-full" in workspace.channels.values()
+        assert workspace.count("chat.postMessage") == 1, "the card, posted by the app's worker"
