@@ -1,0 +1,1 @@
+"""Documents: Jinja2-rendered postmortems (and, later, stakeholder summaries)."""
