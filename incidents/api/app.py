@@ -11,7 +11,16 @@ from sqlalchemy import Engine
 
 from incidents import __version__
 from incidents.api.errors import install_error_handlers
-from incidents.api.routers import events_v2, health, incidents, metrics, outbox, slack, webhooks
+from incidents.api.routers import (
+    events_v2,
+    health,
+    incidents,
+    metrics,
+    outbox,
+    postmortems,
+    slack,
+    webhooks,
+)
 from incidents.api.telemetry import MetricsMiddleware, Telemetry
 from incidents.config import Settings, get_settings
 from incidents.flows.ports import Clock, Notifier, SystemClock
@@ -68,6 +77,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(incidents.router)
     app.include_router(metrics.router)
+    app.include_router(postmortems.router)
     app.include_router(outbox.router)
     app.include_router(slack.router)
     app.include_router(events_v2.router)  # before the generic /webhooks/{source}

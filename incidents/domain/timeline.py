@@ -26,3 +26,4 @@ class TimelineKind(StrEnum):
     AUTO_RESOLVED = "auto_resolved"
     CLOCK_SKEW = "clock_skew"
     DELIVERY_DEAD = "delivery_dead"
+    POSTMORTEM = "postmortem"

@@ -6,7 +6,7 @@ stored as short strings so migrations never fight database enum types.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, UniqueConstraint, event, text
@@ -159,6 +159,60 @@ class OutboxMessage(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
     delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Postmortem(SQLModel, table=True):
+    """An incident's postmortem: the problem, the 5 Whys chain's state, who and when."""
+
+    __tablename__ = "postmortems"
+    __table_args__ = (UniqueConstraint("incident_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(sa_column=Column(Integer, ForeignKey("incidents.id"), nullable=False))
+    problem_statement: str | None = Field(default=None, sa_type=SafeText)
+    status: str = Field(sa_type=SafeString(16))
+    root_cause_position: int | None = None
+    created_by: str | None = Field(default=None, sa_type=SafeString(200))
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class PostmortemWhy(SQLModel, table=True):
+    """One answer of the chain; its question is derived from the answer before it."""
+
+    __tablename__ = "postmortem_whys"
+    __table_args__ = (UniqueConstraint("postmortem_id", "position"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    postmortem_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("postmortems.id"), nullable=False)
+    )
+    position: int
+    answer: str = Field(sa_type=SafeText)
+    author: str | None = Field(default=None, sa_type=SafeString(200))
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    edited_by: str | None = Field(default=None, sa_type=SafeString(200))
+    edited_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class PostmortemAction(SQLModel, table=True):
+    """A follow-up action: what, who, by when, which why it addresses."""
+
+    __tablename__ = "postmortem_actions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    postmortem_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("postmortems.id"), nullable=False, index=True)
+    )
+    text: str = Field(sa_type=SafeText)
+    owner: str | None = Field(default=None, sa_type=SafeString(200))
+    due: date | None = None
+    why_position: int | None = None
+    status: str = Field(sa_type=SafeString(16))
+    author: str | None = Field(default=None, sa_type=SafeString(200))
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
 
 
 def _refuse_timeline_change(_mapper: Mapper[Any], _connection: Any, target: Any) -> None:

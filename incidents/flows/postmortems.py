@@ -1,0 +1,306 @@
+"""Run an incident's postmortem: the problem, the 5 Whys chain, the root cause, the actions.
+
+State lives in the database, so the analysis survives restarts and several people can add
+to it; every answer keeps its author, and edits keep who changed it and when.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from incidents.domain import five_whys
+from incidents.domain.timeline import TimelineKind
+from incidents.errors import Conflict, InvalidInput, NotFound
+from incidents.flows.incidents import record_entry
+from incidents.flows.ports import Clock
+from incidents.store import incidents as incident_store
+from incidents.store.models import Incident, Postmortem, PostmortemAction, PostmortemWhy
+
+ACTION_STATUSES = ("open", "done", "dropped")
+POSTMORTEM_STATUSES = ("draft", "done")
+
+
+@dataclass(frozen=True, slots=True)
+class WhyView:
+    """One why with its derived question."""
+
+    position: int
+    question: str
+    answer: str
+    author: str | None
+    created_at: datetime
+    edited_by: str | None
+    edited_at: datetime | None
+    nudge: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PostmortemView:
+    """The postmortem as people see it, with what to ask next."""
+
+    incident: Incident
+    postmortem: Postmortem | None
+    whys: list[WhyView]
+    actions: list[PostmortemAction]
+    next_question: str | None
+    can_mark_root_cause: bool
+
+
+def show(ref: str | int, *, session: Session) -> PostmortemView:
+    """Return an incident's postmortem (empty when not started)."""
+    incident = incident_store.get_incident(session, ref)
+    postmortem = _find(session, incident)
+    whys = _whys(session, postmortem)
+    actions = _actions(session, postmortem)
+    problem = postmortem.problem_statement if postmortem else None
+    answers = [why.answer for why in whys]
+    next_question = None
+    if problem and len(whys) < five_whys.MAX_WHYS and not _has_root_cause(postmortem):
+        next_question = five_whys.question_for(answers[-1] if answers else problem)
+    questions = five_whys.questions(problem or "", answers)
+    views = [_why_view(why, questions[index]) for index, why in enumerate(whys)]
+    return PostmortemView(
+        incident, postmortem, views, actions, next_question, len(whys) >= five_whys.MIN_WHYS
+    )
+
+
+def set_problem(
+    ref: str | int, *, statement: str, actor: str | None, session: Session, clock: Clock
+) -> PostmortemView:
+    """Start the postmortem with its problem statement, or reword it."""
+    cleaned = statement.strip()
+    if not cleaned:
+        raise InvalidInput("the problem statement is empty", fields=["problem_statement"])
+    now = clock.now()
+    incident = incident_store.get_incident(session, ref, for_update=True)
+    postmortem = _find(session, incident)
+    if postmortem is None:
+        postmortem = Postmortem(
+            incident_id=_id(incident),
+            status="draft",
+            created_by=actor,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(postmortem)
+        _note(session, incident, now, actor, "postmortem started")
+    postmortem.problem_statement = cleaned[: five_whys.MAX_ANSWER]
+    postmortem.updated_at = now
+    session.commit()
+    return show(_id(incident), session=session)
+
+
+def add_why(
+    ref: str | int, *, answer: str, actor: str | None, session: Session, clock: Clock
+) -> tuple[PostmortemView, str | None]:
+    """Append the answer to the current question; return the view and any blame nudge."""
+    cleaned = five_whys.clean_answer(answer)
+    incident = incident_store.get_incident(session, ref, for_update=True)
+    postmortem = _started(session, incident)
+    if _has_root_cause(postmortem):
+        raise Conflict("the root cause is marked: edit an answer or add action items")
+    count = len(_whys(session, postmortem))
+    five_whys.check_can_add(count)
+    now = clock.now()
+    session.add(
+        PostmortemWhy(
+            postmortem_id=_id(postmortem),
+            position=count + 1,
+            answer=cleaned,
+            author=actor,
+            created_at=now,
+        )
+    )
+    postmortem.updated_at = now
+    session.commit()
+    return show(_id(incident), session=session), five_whys.blame_nudge(cleaned)
+
+
+def edit_why(
+    ref: str | int,
+    position: int,
+    *,
+    answer: str,
+    actor: str | None,
+    session: Session,
+    clock: Clock,
+) -> tuple[PostmortemView, str | None]:
+    """Reword an answer; the questions after it follow the new wording."""
+    cleaned = five_whys.clean_answer(answer)
+    incident = incident_store.get_incident(session, ref, for_update=True)
+    why = _why_at(session, _started(session, incident), position)
+    why.answer, why.edited_by, why.edited_at = cleaned, actor, clock.now()
+    session.commit()
+    return show(_id(incident), session=session), five_whys.blame_nudge(cleaned)
+
+
+def mark_root_cause(
+    ref: str | int, position: int, *, actor: str | None, session: Session, clock: Clock
+) -> PostmortemView:
+    """Accept why `position` as the root cause (after at least three whys)."""
+    incident = incident_store.get_incident(session, ref, for_update=True)
+    postmortem = _started(session, incident)
+    five_whys.check_root_cause(len(_whys(session, postmortem)), position)
+    now = clock.now()
+    postmortem.root_cause_position = position
+    postmortem.updated_at = now
+    why = _why_at(session, postmortem, position)
+    _note(session, incident, now, actor, f"root cause found (why {position}): {why.answer}")
+    session.commit()
+    return show(_id(incident), session=session)
+
+
+def set_status(
+    ref: str | int, status: str, *, actor: str | None, session: Session, clock: Clock
+) -> PostmortemView:
+    """Mark the postmortem done (or back to draft)."""
+    if status not in POSTMORTEM_STATUSES:
+        raise InvalidInput(
+            f"status must be one of {', '.join(POSTMORTEM_STATUSES)}", fields=["status"]
+        )
+    incident = incident_store.get_incident(session, ref, for_update=True)
+    postmortem = _started(session, incident)
+    now = clock.now()
+    if status == "done" and postmortem.root_cause_position is None:
+        raise Conflict("mark the root cause before finishing the postmortem")
+    postmortem.status, postmortem.updated_at = status, now
+    postmortem.finished_at = now if status == "done" else None
+    _note(
+        session,
+        incident,
+        now,
+        actor,
+        f"postmortem {'finished' if status == 'done' else 'reopened'}",
+    )
+    session.commit()
+    return show(_id(incident), session=session)
+
+
+def add_action(
+    ref: str | int,
+    *,
+    text: str,
+    owner: str | None,
+    due: date | None,
+    why: int | None,
+    actor: str | None,
+    session: Session,
+    clock: Clock,
+) -> PostmortemAction:
+    """Commit to a follow-up action, optionally tied to the why it addresses."""
+    cleaned = text.strip()
+    if not cleaned:
+        raise InvalidInput("the action is empty", fields=["text"])
+    incident = incident_store.get_incident(session, ref, for_update=True)
+    postmortem = _started(session, incident)
+    if why is not None:
+        _why_at(session, postmortem, why)
+    now = clock.now()
+    action = PostmortemAction(
+        postmortem_id=_id(postmortem),
+        text=cleaned,
+        owner=owner,
+        due=due,
+        why_position=why,
+        status="open",
+        author=actor,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(action)
+    session.commit()
+    return action
+
+
+def update_action(
+    ref: str | int, action_id: int, *, values: dict[str, Any], session: Session, clock: Clock
+) -> PostmortemAction:
+    """Change an action's text, owner, due date, why or status."""
+    if "status" in values and values["status"] not in ACTION_STATUSES:
+        raise InvalidInput(f"status must be one of {', '.join(ACTION_STATUSES)}", fields=["status"])
+    incident = incident_store.get_incident(session, ref, for_update=True)
+    postmortem = _started(session, incident)
+    action = session.get(PostmortemAction, action_id)
+    if action is None or action.postmortem_id != postmortem.id:
+        raise NotFound(f"no action {action_id} in this postmortem")
+    for name, value in values.items():
+        setattr(action, name, value)
+    action.updated_at = clock.now()
+    session.commit()
+    return action
+
+
+def _find(session: Session, incident: Incident) -> Postmortem | None:
+    """Return the incident's postmortem, if started."""
+    return session.exec(select(Postmortem).where(Postmortem.incident_id == incident.id)).first()
+
+
+def _started(session: Session, incident: Incident) -> Postmortem:
+    """Return the postmortem, or say to start it with a problem statement."""
+    postmortem = _find(session, incident)
+    if postmortem is None or not postmortem.problem_statement:
+        raise Conflict("start the postmortem with a problem statement first")
+    return postmortem
+
+
+def _whys(session: Session, postmortem: Postmortem | None) -> list[PostmortemWhy]:
+    """Return the chain in order."""
+    if postmortem is None:
+        return []
+    statement = select(PostmortemWhy).where(PostmortemWhy.postmortem_id == postmortem.id)
+    return list(session.exec(statement.order_by(col(PostmortemWhy.position))).all())
+
+
+def _actions(session: Session, postmortem: Postmortem | None) -> list[PostmortemAction]:
+    """Return the action items in the order they were added."""
+    if postmortem is None:
+        return []
+    statement = select(PostmortemAction).where(PostmortemAction.postmortem_id == postmortem.id)
+    return list(session.exec(statement.order_by(col(PostmortemAction.id))).all())
+
+
+def _why_at(session: Session, postmortem: Postmortem, position: int) -> PostmortemWhy:
+    """Return why number `position`, or raise NotFound."""
+    for why in _whys(session, postmortem):
+        if why.position == position:
+            return why
+    raise NotFound(f"there is no why {position}")
+
+
+def _has_root_cause(postmortem: Postmortem | None) -> bool:
+    """Tell whether the chain has ended in a root cause."""
+    return postmortem is not None and postmortem.root_cause_position is not None
+
+
+def _why_view(why: PostmortemWhy, question: str) -> WhyView:
+    """Describe one why."""
+    return WhyView(
+        why.position,
+        question,
+        why.answer,
+        why.author,
+        why.created_at,
+        why.edited_by,
+        why.edited_at,
+        five_whys.blame_nudge(why.answer),
+    )
+
+
+def _note(
+    session: Session, incident: Incident, now: datetime, actor: str | None, text: str
+) -> None:
+    """Put a postmortem milestone on the incident's timeline."""
+    record_entry(
+        session, incident, kind=TimelineKind.POSTMORTEM, at=now, now=now, actor=actor, text=text
+    )
+
+
+def _id(row: Incident | Postmortem) -> int:
+    """Return the id of a flushed row."""
+    if row.id is None:
+        raise RuntimeError("row has no id before flush")
+    return row.id
