@@ -479,3 +479,30 @@ def worker(
                 stop.set()
     finally:
         engine.dispose()
+
+
+@app.command()
+def postmortem(
+    ref: RefArg,
+    format_: Annotated[str, typer.Option("--format", help="md or html.")] = "md",
+    output: Annotated[
+        Path | None, typer.Option(help="Write to this file instead of the terminal.")
+    ] = None,
+) -> None:
+    """Render an incident's postmortem document (from what the database holds now)."""
+    from incidents.flows import postmortems
+    from incidents.reports.render import FORMATS, render_postmortem
+
+    if format_ not in FORMATS:
+        raise _fail(f"--format {format_!r}: use {' or '.join(FORMATS)}")
+
+    def work(session: Session, settings: Settings) -> None:
+        context = postmortems.document_context(ref, session=session, clock=SystemClock())
+        document = render_postmortem(context, templates_dir=settings.templates_dir, fmt=format_)
+        if output is None:
+            out.print(document, markup=False, highlight=False, soft_wrap=True, end="")
+            return
+        output.write_text(document, encoding="utf-8")
+        out.print(f"wrote {output}", highlight=False)
+
+    _with_session(work)

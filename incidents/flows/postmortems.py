@@ -7,16 +7,25 @@ to it; every answer keeps its author, and edits keep who changed it and when.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session, col, select
 
 from incidents.domain import five_whys
+from incidents.domain.refs import incident_key, slice_key
 from incidents.domain.timeline import TimelineKind
 from incidents.errors import Conflict, InvalidInput, NotFound
 from incidents.flows.incidents import record_entry
 from incidents.flows.ports import Clock
+from incidents.flows.queries import durations_of
+from incidents.reports.context import (
+    ActionItem,
+    AlertItem,
+    PostmortemContext,
+    TimelineItem,
+    WhyItem,
+)
 from incidents.store import incidents as incident_store
 from incidents.store.models import Incident, Postmortem, PostmortemAction, PostmortemWhy
 
@@ -304,3 +313,66 @@ def _id(row: Incident | Postmortem) -> int:
     if row.id is None:
         raise RuntimeError("row has no id before flush")
     return row.id
+
+
+def document_context(ref: str | int, *, session: Session, clock: Clock) -> PostmortemContext:
+    """Gather everything the postmortem document shows, fresh from the database."""
+    view = show(ref, session=session)
+    incident = view.incident
+    durations = durations_of(incident)
+    postmortem = view.postmortem
+    root = postmortem.root_cause_position if postmortem else None
+    return PostmortemContext(
+        key=incident_key(_id(incident)),
+        title=incident.title,
+        severity=incident.severity,
+        status=incident.status,
+        summary=incident.summary,
+        service=incident.service,
+        model=incident.model,
+        slice=slice_key(incident.slice),
+        commander=incident.commander,
+        impact_started_at=incident.impact_started_at,
+        impact_started_source=incident.impact_started_source,
+        detected_at=incident.detected_at,
+        reported_at=incident.reported_at,
+        acknowledged_at=incident.acknowledged_at,
+        mitigated_at=incident.mitigated_at,
+        resolved_at=incident.resolved_at,
+        time_to_detect=_seconds(durations.time_to_detect),
+        time_to_acknowledge=_seconds(durations.time_to_acknowledge),
+        time_to_mitigate=_seconds(durations.time_to_mitigate),
+        time_to_resolve=_seconds(durations.time_to_resolve),
+        detection_source=_detection(incident),
+        problem_statement=postmortem.problem_statement if postmortem else None,
+        postmortem_status=postmortem.status if postmortem else "not started",
+        whys=[
+            WhyItem(w.position, w.question, w.answer, w.author, w.position == root)
+            for w in view.whys
+        ],
+        actions=[
+            ActionItem(a.text, a.owner, a.due, a.why_position, a.status) for a in view.actions
+        ],
+        timeline=[
+            TimelineItem(e.at, e.kind, e.actor, e.text)
+            for e in incident_store.list_timeline(session, _id(incident))
+        ],
+        alerts=[
+            AlertItem(a.source, a.title, a.severity, a.status, a.starts_at, a.ends_at, a.seen_count)
+            for a in incident_store.list_alerts(session, _id(incident))
+        ],
+        runbook=incident.runbook,
+        generated_at=clock.now(),
+    )
+
+
+def _detection(incident: Incident) -> str:
+    """Say how the incident was detected."""
+    if incident.source == "manual":
+        return f"declared by a person ({incident.reporter or 'unknown'})"
+    return f"alert from {incident.source}"
+
+
+def _seconds(value: timedelta | None) -> float | None:
+    """Return a duration in seconds."""
+    return None if value is None else value.total_seconds()

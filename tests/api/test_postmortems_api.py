@@ -99,3 +99,43 @@ def test_rules_are_enforced_with_clear_errors(client):
         == 404
     )
     assert client.get("/api/incidents/42/postmortem").status_code == 404
+
+
+def test_documents_render_from_the_database_and_show_corrections(client, clock):
+    start(client)
+    for answer in ["Scores rose", "Income was inflated", "The pipeline changed units"]:
+        client.post("/api/incidents/1/postmortem/whys", json={"answer": answer, "actor": "ben"})
+    client.post("/api/incidents/1/postmortem/root-cause", json={"position": 3})
+    client.post(
+        "/api/incidents/1/postmortem/actions",
+        json={"text": "Check units in CI", "owner": "ben", "why": 3},
+    )
+    markdown = client.get("/api/incidents/INC-1/postmortem.md")
+    assert markdown.status_code == 200 and markdown.headers["content-type"].startswith("text/plain")
+    text = markdown.text
+    assert "Loan approvals dropped" in text and "Approvals fell 30% for 2 hours" in text
+    assert "The pipeline changed units" in text and "Check units in CI" in text
+    clock.advance(minutes=5)
+    client.patch("/api/incidents/1", json={"title": "Loan approvals dropped for new applicants"})
+    html = client.get("/api/incidents/1/postmortem.html")
+    assert html.headers["content-type"].startswith("text/html")
+    assert "Loan approvals dropped for new applicants" in html.text, "a correction shows up"
+    assert html.text.lstrip().lower().startswith("<!doctype html>")
+
+
+def test_a_postmortem_document_can_be_written_from_the_cli(client, database_url, tmp_path):
+    from typer.testing import CliRunner
+
+    from incidents.cli import app
+
+    start(client)
+    env = {"INCIDENTS_DATABASE_URL": database_url}
+    target = tmp_path / "pm.html"
+    result = CliRunner().invoke(
+        app, ["postmortem", "INC-1", "--format", "html", "--output", str(target)], env=env
+    )
+    assert result.exit_code == 0, result.output
+    assert "Approvals fell 30% for 2 hours" in target.read_text()
+    shown = CliRunner().invoke(app, ["postmortem", "1"], env=env)
+    assert "Loan approvals dropped" in shown.output
+    assert CliRunner().invoke(app, ["postmortem", "1", "--format", "pdf"], env=env).exit_code == 1

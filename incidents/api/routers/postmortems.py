@@ -6,12 +6,14 @@ from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, status
+from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from incidents.api.deps import ApiAuth, ClockDep, SessionDep
+from incidents.api.deps import ApiAuth, ClockDep, SessionDep, SettingsDep
 from incidents.api.routers.incidents import DEFAULT_ACTOR, ERRORS
 from incidents.flows import postmortems as flows
 from incidents.flows.postmortems import PostmortemView
+from incidents.reports.render import render_postmortem
 
 router = APIRouter(prefix="/api/incidents/{ref}", tags=["postmortems"], dependencies=[ApiAuth])
 Actor = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -206,3 +208,19 @@ def patch_action(
     values = body.model_dump(exclude_unset=True)
     action = flows.update_action(ref, action_id, values=values, session=session, clock=clock)
     return ActionOut.model_validate(action)
+
+
+@router.get("/postmortem.md", response_class=PlainTextResponse, responses=ERRORS)
+def postmortem_markdown(
+    ref: str, session: SessionDep, settings: SettingsDep, clock: ClockDep
+) -> str:
+    """The postmortem document in Markdown, rendered from the database now."""
+    context = flows.document_context(ref, session=session, clock=clock)
+    return render_postmortem(context, templates_dir=settings.templates_dir, fmt="md")
+
+
+@router.get("/postmortem.html", response_class=HTMLResponse, responses=ERRORS)
+def postmortem_html(ref: str, session: SessionDep, settings: SettingsDep, clock: ClockDep) -> str:
+    """The postmortem document as a standalone, printable HTML page."""
+    context = flows.document_context(ref, session=session, clock=clock)
+    return render_postmortem(context, templates_dir=settings.templates_dir, fmt="html")
