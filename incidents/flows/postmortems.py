@@ -163,6 +163,25 @@ def mark_root_cause(
     return show(_id(incident), session=session)
 
 
+RETROSPECTIVE = ("contributing_factors", "went_well", "went_wrong", "got_lucky")
+
+
+def set_retrospective(
+    ref: str | int, *, values: dict[str, list[str]], session: Session, clock: Clock
+) -> PostmortemView:
+    """Record contributing factors, what went well and wrong, and where we got lucky."""
+    unknown = sorted(set(values) - set(RETROSPECTIVE))
+    if unknown:
+        raise InvalidInput(f"cannot set {', '.join(unknown)}", fields=unknown)
+    incident = incident_store.get_incident(session, ref, for_update=True)
+    postmortem = _started(session, incident)
+    for name, items in values.items():
+        setattr(postmortem, name, [item.strip() for item in items if item.strip()])
+    postmortem.updated_at = clock.now()
+    session.commit()
+    return show(_id(incident), session=session)
+
+
 def set_status(
     ref: str | int, status: str, *, actor: str | None, session: Session, clock: Clock
 ) -> PostmortemView:
@@ -362,6 +381,10 @@ def document_context(ref: str | int, *, session: Session, clock: Clock) -> Postm
             for a in incident_store.list_alerts(session, _id(incident))
         ],
         runbook=incident.runbook,
+        went_well=list(postmortem.went_well) if postmortem else [],
+        went_wrong=list(postmortem.went_wrong) if postmortem else [],
+        got_lucky=list(postmortem.got_lucky) if postmortem else [],
+        contributing_factors=list(postmortem.contributing_factors) if postmortem else [],
         generated_at=clock.now(),
     )
 

@@ -172,6 +172,10 @@ class Postmortem(SQLModel, table=True):
     problem_statement: str | None = Field(default=None, sa_type=SafeText)
     status: str = Field(sa_type=SafeString(16))
     root_cause_position: int | None = None
+    contributing_factors: list[str] = Field(default_factory=list, sa_type=JSON)
+    went_well: list[str] = Field(default_factory=list, sa_type=JSON)
+    went_wrong: list[str] = Field(default_factory=list, sa_type=JSON)
+    got_lucky: list[str] = Field(default_factory=list, sa_type=JSON)
     created_by: str | None = Field(default=None, sa_type=SafeString(200))
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)

@@ -110,11 +110,22 @@ def test_documents_render_from_the_database_and_show_corrections(client, clock):
         "/api/incidents/1/postmortem/actions",
         json={"text": "Check units in CI", "owner": "ben", "why": 3},
     )
+    retro = client.put(
+        "/api/incidents/1/postmortem",
+        json={
+            "went_well": ["Drift alert fired within 5 minutes"],
+            "went_wrong": ["Rollback took 40 minutes"],
+            "got_lucky": ["It happened on a Monday morning"],
+            "contributing_factors": ["No unit contract between pipeline and model"],
+        },
+    )
+    assert retro.json()["went_well"] == ["Drift alert fired within 5 minutes"]
     markdown = client.get("/api/incidents/INC-1/postmortem.md")
     assert markdown.status_code == 200 and markdown.headers["content-type"].startswith("text/plain")
     text = markdown.text
     assert "Loan approvals dropped" in text and "Approvals fell 30% for 2 hours" in text
     assert "The pipeline changed units" in text and "Check units in CI" in text
+    assert "Rollback took 40 minutes" in text and "No unit contract" in text
     clock.advance(minutes=5)
     client.patch("/api/incidents/1", json={"title": "Loan approvals dropped for new applicants"})
     html = client.get("/api/incidents/1/postmortem.html")

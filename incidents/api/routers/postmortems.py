@@ -24,10 +24,17 @@ class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+Items = Annotated[list[Annotated[str, StringConstraints(max_length=1000)]], Field(max_length=50)]
+
+
 class PostmortemInput(_Input):
     """Body of PUT …/postmortem."""
 
     problem_statement: LongText | None = None
+    contributing_factors: Items | None = None
+    went_well: Items | None = None
+    went_wrong: Items | None = None
+    got_lucky: Items | None = None
     status: str | None = Field(default=None, description="draft or done")
     actor: Actor | None = None
 
@@ -105,6 +112,10 @@ class PostmortemOut(BaseModel):
     root_cause_position: int | None
     can_mark_root_cause: bool
     actions: list[ActionOut]
+    contributing_factors: list[str] = Field(default_factory=list)
+    went_well: list[str] = Field(default_factory=list)
+    went_wrong: list[str] = Field(default_factory=list)
+    got_lucky: list[str] = Field(default_factory=list)
     nudge: str | None = None
 
     @classmethod
@@ -121,6 +132,10 @@ class PostmortemOut(BaseModel):
             root_cause_position=postmortem.root_cause_position if postmortem else None,
             can_mark_root_cause=view.can_mark_root_cause,
             actions=[ActionOut.model_validate(action) for action in view.actions],
+            contributing_factors=postmortem.contributing_factors if postmortem else [],
+            went_well=postmortem.went_well if postmortem else [],
+            went_wrong=postmortem.went_wrong if postmortem else [],
+            got_lucky=postmortem.got_lucky if postmortem else [],
             nudge=nudge,
         )
 
@@ -142,6 +157,9 @@ def put_postmortem(
         view = flows.set_problem(
             ref, statement=body.problem_statement, actor=actor, session=session, clock=clock
         )
+    lists = body.model_dump(exclude_unset=True, include=set(flows.RETROSPECTIVE))
+    if lists:
+        view = flows.set_retrospective(ref, values=lists, session=session, clock=clock)
     if body.status is not None:
         view = flows.set_status(ref, body.status, actor=actor, session=session, clock=clock)
     return PostmortemOut.of(view)
