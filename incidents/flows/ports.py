@@ -40,6 +40,12 @@ class Notifier(Protocol):
         """React to any change of an incident, from any surface."""
         ...
 
+    def postmortem_finished(
+        self, session: Session, incident: Incident, *, now: datetime, digest: str
+    ) -> None:
+        """Share a finished postmortem (a short digest with a link)."""
+        ...
+
 
 class NullNotifier:
     """Tells nobody: the default when no chat or pager is configured."""
@@ -50,6 +56,11 @@ class NullNotifier:
         """Do nothing."""
 
     def incident_changed(self, session: Session, incident: Incident, *, now: datetime) -> None:
+        """Do nothing."""
+
+    def postmortem_finished(
+        self, session: Session, incident: Incident, *, now: datetime, digest: str
+    ) -> None:
         """Do nothing."""
 
 

@@ -17,7 +17,7 @@ from incidents.domain.refs import incident_key, slice_key
 from incidents.domain.timeline import TimelineKind
 from incidents.errors import Conflict, InvalidInput, NotFound
 from incidents.flows.incidents import record_entry
-from incidents.flows.ports import Clock
+from incidents.flows.ports import NULL_NOTIFIER, Clock, Notifier
 from incidents.flows.queries import durations_of
 from incidents.reports.context import (
     ActionItem,
@@ -183,7 +183,14 @@ def set_retrospective(
 
 
 def set_status(
-    ref: str | int, status: str, *, actor: str | None, session: Session, clock: Clock
+    ref: str | int,
+    status: str,
+    *,
+    actor: str | None,
+    session: Session,
+    clock: Clock,
+    notifier: Notifier = NULL_NOTIFIER,
+    document_url: str | None = None,
 ) -> PostmortemView:
     """Mark the postmortem done (or back to draft)."""
     if status not in POSTMORTEM_STATUSES:
@@ -204,8 +211,20 @@ def set_status(
         actor,
         f"postmortem {'finished' if status == 'done' else 'reopened'}",
     )
+    if status == "done":
+        digest = _digest(session, incident, postmortem, document_url)
+        notifier.postmortem_finished(session, incident, now=now, digest=digest)
     session.commit()
     return show(_id(incident), session=session)
+
+
+def _digest(session: Session, incident: Incident, postmortem: Postmortem, url: str | None) -> str:
+    """Summarise a finished postmortem in two lines for the incident channel."""
+    root = _why_at(session, postmortem, postmortem.root_cause_position or 1).answer
+    actions = len(_actions(session, postmortem))
+    link = f" <{url}|Read the postmortem>" if url else ""
+    return (f"*Postmortem for {incident_key(_id(incident))} is done.* Root cause: {root}\n"
+            f"{actions} action item(s).{link}")  # fmt: skip
 
 
 def add_action(

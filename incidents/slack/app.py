@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from incidents.config import Settings
 from incidents.errors import DeliveryFailed, IncidentsError
 from incidents.flows.ports import Clock, Notifier
-from incidents.slack import commands, grammar
+from incidents.slack import commands, five_whys, grammar
 from incidents.slack.blocks import declare_modal, modal_values
 from incidents.slack.ids import ActionId, BlockId, CallbackId
 from incidents.slack.notifier import slack_client
@@ -62,6 +62,42 @@ def _open_form(client: WebClient, trigger_id: str) -> str:
     return ""
 
 
+def _wants_postmortem(text: str) -> bool:
+    """Tell whether the text asks for the postmortem (opened as a form)."""
+    try:
+        return grammar.parse(text).verb == "postmortem"
+    except IncidentsError:
+        return False
+
+
+def _open_postmortem(client: WebClient, command: dict[str, Any], ctx: commands.Context) -> str:
+    """Open the 5 Whys at the step it has reached."""
+    ref = commands.incident_for(grammar.parse(command.get("text", "")), ctx)
+    return _opened(five_whys.open_postmortem, client, command["trigger_id"], ref, ctx)
+
+
+def _opened(opener: Callable[..., None], *args: Any) -> str:
+    """Run a views.open, saying so when Slack refuses it."""
+    try:
+        opener(*args)
+    except SlackApiError as exc:
+        raise DeliveryFailed(f"could not open the form: {exc.response.get('error')}") from None
+    return ""
+
+
+def _handle_command(
+    ack: Ack, command: dict[str, Any], client: WebClient, ctx: commands.Context
+) -> None:
+    """Answer one /incident: a form for `declare` without a title or `postmortem`, else text."""
+    text = command.get("text", "")
+    if _wants_form(text):
+        ack(text=answer(lambda: _open_form(client, command["trigger_id"])))
+    elif _wants_postmortem(text):
+        ack(text=answer(lambda: _open_postmortem(client, command, ctx)))
+    else:
+        ack(response_type="ephemeral", text=answer(lambda: commands.run(grammar.parse(text), ctx)))
+
+
 def build_bolt_app(settings: Settings, *, engine: Engine, clock: Clock, notifier: Notifier) -> App:
     """Build the Bolt app serving /incident and the card's buttons."""
     assert settings.slack_signing_secret is not None
@@ -86,12 +122,7 @@ def build_bolt_app(settings: Settings, *, engine: Engine, clock: Clock, notifier
 
     @app.command("/incident")
     def incident_command(ack: Ack, command: dict[str, Any]) -> None:
-        ctx = context(command["user_id"], command["channel_id"])
-        if _wants_form(command.get("text", "")):
-            ack(text=answer(lambda: _open_form(client, command["trigger_id"])))
-            return
-        text = answer(lambda: commands.run(grammar.parse(command.get("text", "")), ctx))
-        ack(response_type="ephemeral", text=text)
+        _handle_command(ack, command, client, context(command["user_id"], command["channel_id"]))
 
     @app.view(CallbackId.DECLARE.value)
     def declare_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
@@ -123,4 +154,19 @@ def build_bolt_app(settings: Settings, *, engine: Engine, clock: Clock, notifier
 
     for action_id, verb in BUTTON_EVENTS.items():
         app.action(action_id.value)(button(verb))
+
+    @app.action(ActionId.POSTMORTEM.value)
+    def postmortem_button(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        ctx = context(body["user"]["id"], "")
+        log.info(
+            "postmortem button: %s",
+            answer(
+                lambda: _opened(
+                    five_whys.open_postmortem, client, body["trigger_id"], action["value"], ctx
+                )
+            ),
+        )
+
+    five_whys.register(app, lambda user_id: context(user_id, ""))
     return app

@@ -22,11 +22,14 @@ STATUS_EMOJI = {
 # Which buttons a status offers (pressing one is the same as the command).
 BUTTONS: dict[str, tuple[tuple[ActionId, str, str | None], ...]] = {
     "triggered": ((ActionId.ACKNOWLEDGE, "Acknowledge", "primary"),
-                  (ActionId.MITIGATE, "Mitigated", None), (ActionId.RESOLVE, "Resolve", None)),
+                  (ActionId.MITIGATE, "Mitigated", None), (ActionId.RESOLVE, "Resolve", None),
+                  (ActionId.POSTMORTEM, "Start postmortem", None)),
     "acknowledged": ((ActionId.MITIGATE, "Mitigated", "primary"),
-                     (ActionId.RESOLVE, "Resolve", None)),
-    "mitigated": ((ActionId.RESOLVE, "Resolve", "primary"),),
-    "resolved": (),
+                     (ActionId.RESOLVE, "Resolve", None),
+                     (ActionId.POSTMORTEM, "Start postmortem", None)),
+    "mitigated": ((ActionId.RESOLVE, "Resolve", "primary"),
+                  (ActionId.POSTMORTEM, "Start postmortem", None)),
+    "resolved": ((ActionId.POSTMORTEM, "Start postmortem", "primary"),),
 }  # fmt: skip
 TIMESTAMPS = (
     ("Impact started", "impact_started_at"),

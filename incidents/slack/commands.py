@@ -55,6 +55,8 @@ def run(command: grammar.Command, ctx: Context) -> str:
         return grammar.HELP
     if command.verb == "oncall":
         return "PagerDuty is not configured yet, so on-call is unknown."
+    if command.verb == "postmortem":  # opened as a form by the app; never answered as text
+        return "Run `/incident postmortem` to open the guided 5 Whys."
     with Session(ctx.engine, expire_on_commit=False) as session:
         if command.verb == "declare":
             return _declare(command, ctx, session)
@@ -124,6 +126,12 @@ def declare_from_form(*, title: str, severity: str, service: str | None, ctx: Co
             declaration, session=session, clock=ctx.clock, notifier=ctx.notifier
         )
     return f"Declared {_key(incident)} ({incident.severity}): {incident.title}."
+
+
+def incident_for(command: grammar.Command, ctx: Context) -> str:
+    """Return the incident a command is about (named, or the channel's own)."""
+    with Session(ctx.engine) as session:
+        return _incident_ref(command, ctx, session)
 
 
 def _incident_ref(command: grammar.Command, ctx: Context, session: Session) -> str:

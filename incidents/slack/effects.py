@@ -81,6 +81,21 @@ class SlackNotifier:
             incident_id=incident.id,
         )
 
+    def postmortem_finished(
+        self, session: Session, incident: Incident, *, now: datetime, digest: str
+    ) -> None:
+        """Post the postmortem's digest and link in the incident channel."""
+        if incident.slack_channel is None or incident.id is None:
+            return
+        outbox.add_message(
+            session,
+            topic=notifier.POST_MESSAGE,
+            key=f"postmortem:{incident.id}:{now.isoformat()}",
+            payload={"channel": incident.slack_channel, "text": digest},
+            now=now,
+            incident_id=incident.id,
+        )
+
 
 def after_hooks(settings: Settings, clock: Clock) -> dict[str, AfterHook]:
     """Return what happens, in the same transaction, once a Slack delivery succeeded."""

@@ -11,12 +11,16 @@ class ActionId(StrEnum):
     ACKNOWLEDGE = "incident-acknowledge"
     MITIGATE = "incident-mitigate"
     RESOLVE = "incident-resolve"
+    POSTMORTEM = "incident-postmortem"
 
 
 class CallbackId(StrEnum):
     """Modals."""
 
     DECLARE = "incident-declare"
+    FIVE_WHYS_PROBLEM = "five-whys-problem"
+    FIVE_WHYS_WHY = "five-whys-why"
+    FIVE_WHYS_ACTIONS = "five-whys-actions"
 
 
 class BlockId(StrEnum):
@@ -25,3 +29,11 @@ class BlockId(StrEnum):
     TITLE = "declare-title"
     SEVERITY = "declare-severity"
     SERVICE = "declare-service"
+    PROBLEM = "five-whys-problem-text"
+    ANSWER = "five-whys-answer"
+    ROOT_CAUSE = "five-whys-root-cause"
+    ACTION_TEXT = "five-whys-action-text"
+    ACTION_OWNER = "five-whys-action-owner"
+    ACTION_DUE = "five-whys-action-due"
+    ACTION_WHY = "five-whys-action-why"
+    FINISH = "five-whys-finish"

@@ -130,10 +130,11 @@ def test_card_blocks_show_status_subject_times_and_the_right_buttons():
     assert "1h 10m and counting" in text
     assert f"<!date^{int(T0.timestamp())}^" in text
     buttons = [e["action_id"] for e in blocks[-1]["elements"]]
-    assert buttons == ["incident-mitigate", "incident-resolve"]
+    assert buttons == ["incident-mitigate", "incident-resolve", "incident-postmortem"]
     done = dataclasses.replace(card, status="resolved", mitigated_at=T0 + timedelta(minutes=20))
     resolved = incident_card(done)
-    assert all(block["type"] != "actions" for block in resolved)
+    (actions,) = [block for block in resolved if block["type"] == "actions"]
+    assert [e["action_id"] for e in actions["elements"]] == ["incident-postmortem"]
     assert "50m" in str(resolved) and "and counting" not in str(resolved)
 
 
