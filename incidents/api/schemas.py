@@ -7,10 +7,12 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from incidents.domain.impact import Range
 from incidents.domain.lifecycle import Durations
 from incidents.domain.refs import incident_key
 from incidents.domain.severity import Severity, parse_severity
 from incidents.errors import InvalidInput
+from incidents.flows.impact import current_estimate
 from incidents.flows.queries import IncidentDetail
 from incidents.store.models import Incident, TimelineEntry
 
@@ -179,10 +181,11 @@ class IncidentOut(IncidentSummaryOut):
     updated_at: datetime
 
     @classmethod
-    def of_detail(cls, detail: IncidentDetail) -> IncidentOut:
-        """Build from an incident detail."""
+    def of_detail(cls, detail: IncidentDetail, *, now: datetime | None = None) -> IncidentOut:
+        """Build from an incident detail (with the impact figure as of `now`)."""
         incident = detail.incident
         return cls(
+            impact=impact_json(incident, now=now) if now else None,
             **_incident_fields(incident),
             summary=incident.summary,
             reporter=incident.reporter,
@@ -222,6 +225,42 @@ class TimelineEntryOut(BaseModel):
     def of(cls, entry: TimelineEntry) -> TimelineEntryOut:
         """Build from a stored entry."""
         return cls.model_validate(entry)
+
+
+class ImpactInput(_Input):
+    """Body of PUT /api/incidents/{id}/impact: a model, a currency and its inputs."""
+
+    model: Annotated[str, StringConstraints(max_length=20)] = Field(
+        description="generic, credit or conversion"
+    )
+    currency: Annotated[str, StringConstraints(max_length=3)] = "EUR"
+    inputs: dict[
+        Annotated[str, StringConstraints(max_length=50)],
+        float | Annotated[list[float], Field(min_length=2, max_length=2)],
+    ] = Field(max_length=10, description="each a number or [low, high]")
+    actor: Name | None = None
+
+
+def impact_json(incident: Incident, *, now: datetime) -> dict[str, Any] | None:
+    """Return the stored inputs and the figure they give now (or None when not set)."""
+    figure = current_estimate(incident, now=now)
+    if figure is None or incident.impact is None:
+        return None
+
+    def pair(value: Range | None) -> dict[str, float] | None:
+        return None if value is None else {"low": value.low, "high": value.high}
+
+    return {
+        "model": figure.model,
+        "currency": incident.impact.get("currency", "EUR"),
+        "inputs": {name: pair(value) for name, value in figure.inputs.items()},
+        "total": pair(figure.total),
+        "per_hour": pair(figure.per_hour),
+        "hours": figure.hours,
+        "ongoing": figure.ongoing,
+        "detection_delay": pair(figure.detection_delay),
+        "formula": figure.formula,
+    }
 
 
 class ErrorOut(BaseModel):

@@ -27,3 +27,4 @@ class TimelineKind(StrEnum):
     CLOCK_SKEW = "clock_skew"
     DELIVERY_DEAD = "delivery_dead"
     POSTMORTEM = "postmortem"
+    IMPACT_SET = "impact_set"

@@ -71,6 +71,7 @@ class Incident(SQLModel, table=True):
     runbook: str | None = Field(default=None, sa_type=SafeString(300))
     slack_channel: str | None = Field(default=None, sa_type=SafeString(100))
     slack_card_ts: str | None = Field(default=None, sa_type=SafeString(32))
+    impact: dict[str, Any] | None = Field(default=None, sa_type=JSON)
     pagerduty_incident_id: str | None = Field(default=None, sa_type=SafeString(100))
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)

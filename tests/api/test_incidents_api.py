@@ -269,3 +269,41 @@ def test_list_refuses_bad_filters_naming_them(client, params, field):
     response = client.get("/api/incidents", params=params)
     assert response.status_code == 422
     assert field in response.json()["fields"]
+
+
+def test_impact_inputs_give_a_figure_that_keeps_counting_while_ongoing(client, clock):
+    declare(client, impact_started_at=iso(T0 - timedelta(minutes=30)))
+    clock.advance(minutes=30)
+    body = {
+        "model": "generic",
+        "currency": "eur",
+        "actor": "fin",
+        "inputs": {"affected_share": [0.2, 0.3], "volume_per_hour": 1000, "value_per_unit": 50},
+    }
+    impact = client.put("/api/incidents/1/impact", json=body).json()["impact"]
+    assert impact["currency"] == "EUR" and impact["ongoing"] is True
+    assert impact["total"] == {"low": 10_000.0, "high": 15_000.0}  # one hour so far
+    assert impact["detection_delay"] == {"low": 5_000.0, "high": 7_500.0}
+    clock.advance(minutes=60)
+    later = client.get("/api/incidents/1").json()["impact"]
+    assert later["total"] == {"low": 20_000.0, "high": 30_000.0}
+    client.post("/api/incidents/1/mitigate")
+    clock.advance(hours=5)
+    assert client.get("/api/incidents/1").json()["impact"]["total"]["high"] == 30_000.0
+    kinds = [e["kind"] for e in client.get("/api/incidents/1/timeline").json()]
+    assert "impact_set" in kinds
+
+
+def test_impact_inputs_are_validated(client):
+    declare(client)
+    bad_share = {
+        "model": "generic",
+        "inputs": {"affected_share": 2, "volume_per_hour": 1, "value_per_unit": 1},
+    }
+    response = client.put("/api/incidents/1/impact", json=bad_share)
+    assert response.status_code == 422 and response.json()["fields"] == ["affected_share"]
+    missing = {"model": "credit", "inputs": {"approvals_per_day": 10}}
+    assert client.put("/api/incidents/1/impact", json=missing).status_code == 422
+    bad_currency = {"model": "generic", "currency": "€", "inputs": {}}
+    assert client.put("/api/incidents/1/impact", json=bad_currency).json()["fields"] == ["currency"]
+    assert client.get("/api/incidents/1").json()["impact"] is None

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Query, Response, status
 from incidents.api.deps import ApiAuth, ClockDep, NotifierDep, SessionDep, SettingsDep
 from incidents.api.schemas import (
     ErrorOut,
+    ImpactInput,
     IncidentCreate,
     IncidentListOut,
     IncidentOut,
@@ -20,7 +21,7 @@ from incidents.api.schemas import (
 )
 from incidents.domain.lifecycle import Event
 from incidents.domain.refs import incident_key
-from incidents.flows import edits, queries
+from incidents.flows import edits, impact, queries
 from incidents.flows import incidents as flows
 from incidents.flows.filters import incident_filter
 
@@ -85,9 +86,27 @@ def create_incident(
 
 
 @router.get("/{ref}", responses=ERRORS)
-def get_incident(ref: str, session: SessionDep) -> IncidentOut:
-    """Return one incident (by id or key such as INC-42) with durations and alerts."""
-    return IncidentOut.of_detail(queries.show_incident(ref, session=session))
+def get_incident(ref: str, session: SessionDep, clock: ClockDep) -> IncidentOut:
+    """Return one incident (by id or key such as INC-42) with durations, alerts and impact."""
+    return IncidentOut.of_detail(queries.show_incident(ref, session=session), now=clock.now())
+
+
+@router.put("/{ref}/impact", responses=ERRORS)
+def put_impact(
+    ref: str, body: ImpactInput, session: SessionDep, clock: ClockDep, notifier: NotifierDep
+) -> IncidentOut:
+    """Set the business-impact inputs; the figure is recomputed whenever it is read."""
+    impact.set_impact(
+        ref,
+        model=body.model,
+        currency=body.currency,
+        inputs=body.inputs,
+        actor=body.actor or DEFAULT_ACTOR,
+        session=session,
+        clock=clock,
+        notifier=notifier,
+    )
+    return IncidentOut.of_detail(queries.show_incident(ref, session=session), now=clock.now())
 
 
 @router.patch("/{ref}", responses=ERRORS)
