@@ -17,6 +17,7 @@ giving the low figure.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -55,6 +56,8 @@ def as_range(value: float | Sequence[float], *, name: str, upper: float | None =
         low, high = float(value[0]), float(value[1])
     else:
         raise InvalidInput(f"{name}: give a number or [low, high]", fields=[name])
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise InvalidInput(f"{name}: must be a finite number", fields=[name])
     if low < 0 or high < 0 or low > high:
         raise InvalidInput(f"{name}: need 0 ≤ low ≤ high (got {low}, {high})", fields=[name])
     if upper is not None and high > upper:

@@ -26,6 +26,7 @@ from incidents.errors import InvalidTime
 
 # Clients' clocks drift a little; a time at most this far ahead of ours counts as "now".
 FUTURE_TOLERANCE = timedelta(seconds=5)
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)  # no incident predates Unix time
 
 ABBREVIATIONS: dict[str, timedelta] = {
     "utc": timedelta(0),
@@ -87,10 +88,16 @@ def parse_human_time(text: str, *, tz: str, now: datetime, allow_future: bool = 
     lowered = cleaned.lower()
     if lowered == "now":
         return now.astimezone(UTC)
-    if _RELATIVE.match(lowered):
-        result = now - _relative_delta(lowered, original=cleaned)
-    else:
-        result = _parse_absolute(cleaned, default_zone=resolve_zone(tz), now=now)
+    try:
+        if _RELATIVE.match(lowered):
+            result = now - _relative_delta(lowered, original=cleaned)
+        else:
+            result = _parse_absolute(cleaned, default_zone=resolve_zone(tz), now=now)
+        result.astimezone(UTC)
+    except OverflowError:
+        raise InvalidTime(f"{cleaned!r} is too far from now", fields=["time"]) from None
+    if result < EARLIEST:
+        raise InvalidTime(f"{cleaned!r} is before {EARLIEST:%Y}", fields=["time"])
     if allow_future:
         return result.astimezone(UTC)
     return _not_in_future(result.astimezone(UTC), now=now, text=cleaned)
@@ -140,7 +147,7 @@ def _parse_absolute(text: str, *, default_zone: tzinfo, now: datetime) -> dateti
         return _localize(default, zone, text=text)
     try:
         parsed = dateparser.parse(body, default=default)
-    except (ValueError, OverflowError) as exc:
+    except (ValueError, OverflowError) as exc:  # OverflowError: a year beyond 9999
         raise InvalidTime(
             f"cannot read {text!r} as a time ({exc}); try '14:05', "
             "'2026-11-25 09:40 Europe/Berlin' or '10m ago'",
@@ -180,7 +187,11 @@ def _localize(naive: datetime, zone: tzinfo, *, text: str) -> datetime:
 
 
 def ensure_not_future(values: dict[str, datetime | None], *, now: datetime) -> None:
-    """Raise InvalidTime naming every field whose value lies beyond now (plus tolerance)."""
+    """Raise InvalidTime naming every field whose value lies beyond now (plus tolerance)
+    or before 1970 (where converting to UTC could overflow)."""
+    early = sorted(name for name, value in values.items() if value and _too_early(value))
+    if early:
+        raise InvalidTime(f"{', '.join(early)} is before {EARLIEST:%Y}", fields=early)
     late = sorted(
         name for name, value in values.items() if value and value - now > FUTURE_TOLERANCE
     )
@@ -190,6 +201,14 @@ def ensure_not_future(values: dict[str, datetime | None], *, now: datetime) -> N
             f"now is {now.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC",
             fields=late,
         )
+
+
+def _too_early(value: datetime) -> bool:
+    """Tell whether a time lies before EARLIEST (or cannot even be converted to UTC)."""
+    try:
+        return value.astimezone(UTC) < EARLIEST
+    except OverflowError:
+        return True
 
 
 def _not_in_future(value: datetime, *, now: datetime, text: str) -> datetime:

@@ -52,13 +52,28 @@ class IntakeResult:
 def decode_json(body: bytes) -> Any:
     """Decode a JSON body, or raise MalformedPayload naming the parse error."""
     try:
-        return json.loads(body)
+        payload = json.loads(body)
     except UnicodeDecodeError as exc:
         raise MalformedPayload(f"body is not UTF-8 text: {exc.reason}") from None
     except json.JSONDecodeError as exc:
         raise MalformedPayload(f"body is not valid JSON: {exc.msg} at position {exc.pos}") from None
     except RecursionError:
         raise MalformedPayload("body is not valid JSON: nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer longer than Python's digit limit
+        raise MalformedPayload(f"body is not valid JSON: {exc}") from None
+    if b"\\ud" in body.lower():
+        _refuse_lone_surrogates(payload)
+    return payload
+
+
+def _refuse_lone_surrogates(payload: Any) -> None:
+    """Refuse escaped UTF-16 halves that are not valid text (databases cannot store them)."""
+    try:
+        json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise MalformedPayload(
+            "body is not valid JSON text: it holds an unpaired surrogate"
+        ) from None
 
 
 def read_delivery(

@@ -15,6 +15,8 @@ from incidents.store import incidents as store
 from incidents.store.incidents import IncidentFilter
 from incidents.store.models import AlertRecord, Incident, TimelineEntry
 
+MAX_ID_DIGITS = 18  # fits a 64-bit integer column
+
 
 @dataclass(frozen=True, slots=True)
 class IncidentDetail:
@@ -75,7 +77,7 @@ def decode_cursor(cursor: str) -> int:
         padded = cursor + "=" * (-len(cursor) % 4)
         text = base64.urlsafe_b64decode(padded.encode()).decode()
         prefix, _, number = text.partition(":")
-        if prefix != "id" or not number.isdigit():
+        if prefix != "id" or not number.isdigit() or len(number) > MAX_ID_DIGITS:
             raise ValueError(text)
         return int(number)
     except (ValueError, binascii.Error, UnicodeDecodeError):

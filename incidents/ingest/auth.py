@@ -18,6 +18,7 @@ from incidents.errors import BadSignature, Unauthorized
 from incidents.ingest import Headers, header
 
 TIMESTAMP_WINDOW_SECONDS = 300
+MAX_TIMESTAMP_DIGITS = 12
 
 
 def presented_token(headers: Headers) -> str | None:
@@ -72,12 +73,15 @@ def require_hmac(
     if timestamp is not None:
         _check_window(timestamp, now)
         message = timestamp.encode() + b":" + body
-    if not hmac.compare_digest(signature.strip().lower(), hmac_hex(secret, message)):
+    given = signature.strip().lower().encode("utf-8", "replace")
+    if not hmac.compare_digest(given, hmac_hex(secret, message).encode()):
         raise BadSignature("signature does not match the body")
 
 
 def _check_window(timestamp: str, now: datetime | None) -> None:
     """Refuse signed timestamps that are not numbers or lie outside the replay window."""
+    if len(timestamp) > MAX_TIMESTAMP_DIGITS:
+        raise BadSignature("signature timestamp is not a number of seconds")
     try:
         sent = int(timestamp)
     except ValueError:
@@ -97,6 +101,7 @@ def require_any_v1(body: bytes, *, header_value: str | None, secrets: Iterable[s
     matched = False
     for entry in entries:
         for candidate in expected:
-            matched |= hmac.compare_digest(entry.lower(), candidate)
+            given = entry.lower().encode("utf-8", "replace")
+            matched |= hmac.compare_digest(given, candidate.encode())
     if not matched:
         raise BadSignature("no v1 signature matches a configured PagerDuty secret")

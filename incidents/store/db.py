@@ -7,6 +7,7 @@ input and always returns aware UTC, so code never sees the difference.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -64,7 +65,7 @@ class SafeString(TypeDecorator[str]):
         """Replace NUL characters and cut to the column's length."""
         if not value:
             return value
-        cleaned = value.replace("\x00", NUL_REPLACEMENT)
+        cleaned = _SURROGATE.sub(NUL_REPLACEMENT, value.replace("\x00", NUL_REPLACEMENT))
         length = getattr(self.impl, "length", None)
         return cleaned[:length] if length else cleaned
 
@@ -77,6 +78,7 @@ class SafeText(SafeString):
 
 
 NUL_REPLACEMENT = "\ufffd"
+_SURROGATE = re.compile("[\ud800-\udfff]")  # unpaired UTF-16 halves cannot be stored
 
 
 def build_engine(url: str, **kwargs: Any) -> Engine:

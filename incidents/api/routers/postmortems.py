@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Path, status
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -176,7 +176,11 @@ def add_why(ref: str, body: WhyInput, session: SessionDep, clock: ClockDep) -> P
 
 @router.patch("/postmortem/whys/{position}", responses=ERRORS)
 def edit_why(
-    ref: str, position: int, body: WhyInput, session: SessionDep, clock: ClockDep
+    ref: str,
+    position: Annotated[int, Path(ge=1, le=7)],
+    body: WhyInput,
+    session: SessionDep,
+    clock: ClockDep,
 ) -> PostmortemOut:
     """Reword an answer; later questions follow it."""
     view, nudge = flows.edit_why(
@@ -220,7 +224,11 @@ def add_action(ref: str, body: ActionInput, session: SessionDep, clock: ClockDep
 
 @router.patch("/postmortem/actions/{action_id}", responses=ERRORS)
 def patch_action(
-    ref: str, action_id: int, body: ActionPatch, session: SessionDep, clock: ClockDep
+    ref: str,
+    action_id: Annotated[int, Path(ge=1, le=2**62)],
+    body: ActionPatch,
+    session: SessionDep,
+    clock: ClockDep,
 ) -> ActionOut:
     """Change an action's text, owner, due date, why or status."""
     values = body.model_dump(exclude_unset=True)
