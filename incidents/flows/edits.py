@@ -54,6 +54,9 @@ def edit_incident(
     _refuse_nulls(values)
     incident = store.get_incident(session, ref, for_update=True)
     times = {name: values[name] for name in CORRECTABLE if name in values}
+    defaulted = incident.impact_started_source == ImpactSource.DEFAULTED.value
+    if defaulted and "detected_at" in times and "impact_started_at" not in times:
+        times["impact_started_at"] = times["detected_at"]  # a defaulted start follows detection
     if times:
         _correct_times(incident, times, actor=actor, now=now, session=session)
     for name, value in values.items():
@@ -98,7 +101,7 @@ def _correct_times(
     for change in changes:
         setattr(incident, change.field, change.new)
     data: dict[str, Any] = {"changes": changes_as_data(changes)}
-    if "impact_started_at" in times:
+    if "impact_started_at" in times and not _follows_detection(incident, times):
         data["impact_started_source"] = {"old": incident.impact_started_source, "new": "human"}
         incident.impact_started_source = ImpactSource.HUMAN.value
     record_entry(
@@ -111,6 +114,13 @@ def _correct_times(
         text="corrected " + ", ".join(c.field for c in changes),
         data=data,
     )
+
+
+def _follows_detection(incident: Incident, times: dict[str, datetime]) -> bool:
+    """Tell whether a defaulted impact start was only moved along with detection."""
+    return incident.impact_started_source == ImpactSource.DEFAULTED.value and times.get(
+        "impact_started_at"
+    ) == times.get("detected_at")
 
 
 def _edit_field(

@@ -152,12 +152,35 @@ def _attach(incident: Incident, alert: Alert, *, now: datetime, session: Session
             data={"fingerprint": alert.fingerprint, "status": alert.status.value},
         )
         return
+    if record.incident_id != incident.id:
+        _adopt(incident, record, alert, now=now, session=session)
+        return
     record.last_seen_at = now
     record.seen_count += 1
     if Severity(alert.severity).rank < Severity(record.severity).rank:
         record.severity = alert.severity.value
     if record.status != alert.status.value:
         _change_alert_status(incident, record, alert, now=now, session=session)
+
+
+def _adopt(
+    incident: Incident, record: AlertRecord, alert: Alert, *, now: datetime, session: Session
+) -> None:
+    """Move an alert row from an older incident to this one: the same alert fired again."""
+    record.incident_id = _id(incident)
+    record.status = alert.status.value
+    record.ends_at = alert.ends_at if alert.status is AlertStatus.RESOLVED else None
+    record.last_seen_at = now
+    record.seen_count += 1
+    note(
+        session,
+        incident,
+        TimelineKind.ALERT_ADDED,
+        at=alert.starts_at,
+        now=now,
+        text=f"alert {alert.status.value}: {alert.title}",
+        data={"fingerprint": alert.fingerprint, "status": alert.status.value},
+    )
 
 
 def _change_alert_status(

@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -97,6 +97,7 @@ def receive(
     *,
     delivery_key: str,
     extra: dict[str, Any] | None = None,
+    memory: timedelta = intake_store.DELIVERY_MEMORY,
     settings: Settings,
     session: Session,
     clock: Clock,
@@ -104,7 +105,9 @@ def receive(
 ) -> IntakeResult:
     """Apply parsed alerts in one transaction, unless this delivery was seen before."""
     now = clock.now()
-    delivery, seen = intake_store.claim_delivery(session, source=source, key=delivery_key, now=now)
+    delivery, seen = intake_store.claim_delivery(
+        session, source=source, key=delivery_key, now=now, memory=memory
+    )
     if seen:
         stored = dict(delivery.result or {})
         session.rollback()
@@ -233,6 +236,7 @@ def deliver(
         adapter.source,
         alerts,
         delivery_key=adapter.delivery_key(headers, body),
+        memory=adapter.delivery_memory,
         settings=settings,
         session=session,
         clock=clock,

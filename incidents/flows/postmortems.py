@@ -104,9 +104,16 @@ def set_problem(
 
 
 def add_why(
-    ref: str | int, *, answer: str, actor: str | None, session: Session, clock: Clock
+    ref: str | int,
+    *,
+    answer: str,
+    actor: str | None,
+    session: Session,
+    clock: Clock,
+    root_cause: bool = False,
 ) -> tuple[PostmortemView, str | None]:
-    """Append the answer to the current question; return the view and any blame nudge."""
+    """Append the answer to the current question (as the root cause when asked, in the
+    same commit); return the view and any blame nudge."""
     cleaned = five_whys.clean_answer(answer)
     incident = incident_store.get_incident(session, ref, for_update=True)
     postmortem = _started(session, incident)
@@ -114,17 +121,23 @@ def add_why(
         raise Conflict("the root cause is marked: edit an answer or add action items")
     count = len(_whys(session, postmortem))
     five_whys.check_can_add(count)
+    if root_cause:
+        five_whys.check_root_cause(count + 1, count + 1)
     now = clock.now()
+    position = count + 1
     session.add(
         PostmortemWhy(
             postmortem_id=_id(postmortem),
-            position=count + 1,
+            position=position,
             answer=cleaned,
             author=actor,
             created_at=now,
         )
     )
     postmortem.updated_at = now
+    if root_cause:
+        postmortem.root_cause_position = position
+        _note(session, incident, now, actor, f"root cause found (why {position}): {cleaned}")
     session.commit()
     return show(_id(incident), session=session), five_whys.blame_nudge(cleaned)
 
@@ -180,6 +193,19 @@ def set_retrospective(
     postmortem.updated_at = clock.now()
     session.commit()
     return show(_id(incident), session=session)
+
+
+def check_status_change(view: PostmortemView, status: str | None) -> None:
+    """Refuse a status the postmortem cannot take, before any other change is written."""
+    if status is None:
+        return
+    if status not in POSTMORTEM_STATUSES:
+        allowed = ", ".join(POSTMORTEM_STATUSES)
+        raise InvalidInput(f"status must be one of {allowed}", fields=["status"])
+    if status == "done" and (
+        view.postmortem is None or view.postmortem.root_cause_position is None
+    ):
+        raise Conflict("mark the root cause before finishing the postmortem")
 
 
 def set_status(

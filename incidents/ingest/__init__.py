@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from incidents.config import Settings
@@ -43,6 +43,8 @@ class Adapter:
     verify: Verify
     parse: Parse
     delivery_key: DeliveryKey = body_digest
+    # How long a repeated body counts as a redelivery (senders retry within minutes).
+    delivery_memory: timedelta = timedelta(hours=24)
 
 
 def header(headers: Headers, name: str) -> str | None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeGuard
 
 from incidents.config import Settings
@@ -258,4 +258,6 @@ def _service(body: Mapping[str, Any]) -> str | None:
     return None
 
 
-ADAPTER = Adapter(source=SOURCE, verify=verify, parse=parse)
+# Events repeat by design (the same trigger for the next outage), and their effects are
+# idempotent by dedup_key anyway, so a body counts as a retry only for a few minutes.
+ADAPTER = Adapter(source=SOURCE, verify=verify, parse=parse, delivery_memory=timedelta(minutes=5))

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 class Delivery:
     """What a handler gets: the message, and whether an earlier attempt may have landed.
 
-    ``redelivery`` is set when a previous attempt's outcome was never recorded (its worker
+    ``redelivery`` is set when the previous attempt's outcome was never recorded (its worker
     died holding the lease): the peer may have received it, so the handler checks first.
     """
 
@@ -101,7 +101,7 @@ class Worker:
             messages = store.claim(
                 session, worker=self.name, now=now, lease=self.settings.outbox_lease, limit=limit
             )
-            deliveries = [_delivery(message) for message in messages]
+            deliveries = [_delivery(message, in_doubt) for message, in_doubt in messages]
             session.commit()
         return deliveries
 
@@ -171,7 +171,7 @@ class Worker:
         return message
 
 
-def _delivery(message: OutboxMessage) -> Delivery:
+def _delivery(message: OutboxMessage, in_doubt: bool) -> Delivery:
     """Describe a claimed message to its handler."""
     assert message.id is not None
     return Delivery(
@@ -180,7 +180,7 @@ def _delivery(message: OutboxMessage) -> Delivery:
         topic=message.topic,
         payload=dict(message.payload),
         attempt=message.attempts,
-        redelivery=message.attempts > 1 and message.last_error is None,
+        redelivery=in_doubt,
         incident_id=message.incident_id,
     )
 

@@ -84,7 +84,11 @@ def register(app: App, context: Any) -> None:
         if nudge and state.nudged != fingerprint(answer):
             ack(response_action="update", view=_nudged(state, ctx, answer, nudge))
             return
-        _save_why(state.incident, answer, root=root, ctx=ctx)
+        try:
+            _save_why(state.incident, answer, root=root, ctx=ctx)
+        except IncidentsError as exc:  # e.g. someone else just marked the root cause
+            ack(response_action="errors", errors={BlockId.ANSWER.value: exc.message})
+            return
         ack(
             response_action="update",
             view=current_view(state.incident, ctx, FlowState(incident=state.incident)),
@@ -140,15 +144,16 @@ def _nudged(state: FlowState, ctx: Context, answer: str, nudge: str) -> dict[str
 
 
 def _save_why(incident: int, answer: str, *, root: bool, ctx: Context) -> None:
-    """Append the answer, and mark it as the root cause when ticked."""
+    """Append the answer, as the root cause when ticked (one commit)."""
     with _session(ctx) as session:
-        view, _ = postmortems.add_why(
-            incident, answer=answer, actor=ctx.user_id, session=session, clock=ctx.clock
+        postmortems.add_why(
+            incident,
+            answer=answer,
+            actor=ctx.user_id,
+            session=session,
+            clock=ctx.clock,
+            root_cause=root,
         )
-        if root:
-            postmortems.mark_root_cause(
-                incident, len(view.whys), actor=ctx.user_id, session=session, clock=ctx.clock
-            )
 
 
 def _save_action(incident: int, values: dict[str, Any], ctx: Context) -> None:

@@ -63,13 +63,18 @@ def find_matching_alert(
 
 
 def claim_delivery(
-    session: Session, *, source: str, key: str, now: datetime
+    session: Session,
+    *,
+    source: str,
+    key: str,
+    now: datetime,
+    memory: timedelta = DELIVERY_MEMORY,
 ) -> tuple[Delivery, bool]:
-    """Record a delivery; return it and whether it was already seen within 24 hours."""
+    """Record a delivery; return it and whether it was already seen within `memory`."""
     seen = session.exec(
         select(Delivery).where(Delivery.source == source, Delivery.key == key)
     ).first()
-    if seen is not None and seen.received_at >= now - DELIVERY_MEMORY:
+    if seen is not None and seen.received_at >= now - memory:
         return seen, True
     if seen is not None:
         session.delete(seen)

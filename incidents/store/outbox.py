@@ -54,11 +54,11 @@ def add_message(
 
 def claim(
     session: Session, *, worker: str, now: datetime, lease: timedelta, limit: int
-) -> list[OutboxMessage]:
+) -> list[tuple[OutboxMessage, bool]]:
     """Lease up to `limit` due messages to `worker` (skipping rows other workers hold).
 
-    A message whose lease ran out (its worker died mid-delivery) is due again; the handler
-    is told so through ``attempts`` and ``claimed_by`` to check before repeating itself.
+    A message whose lease ran out (its worker died mid-delivery) is due again, flagged as
+    in doubt (the second value), so its handler checks before repeating itself.
     """
     due = or_(
         (col(OutboxMessage.state) == OutboxState.PENDING.value)
@@ -74,6 +74,7 @@ def claim(
         .with_for_update(skip_locked=True)
     )
     messages = list(session.exec(statement).all())
+    claimed = [(message, message.state == OutboxState.DELIVERING.value) for message in messages]
     for message in messages:
         message.state = OutboxState.DELIVERING.value
         message.claimed_by = worker
@@ -81,7 +82,7 @@ def claim(
         message.attempts += 1
         message.updated_at = now
     session.flush()
-    return messages
+    return claimed
 
 
 def list_messages(

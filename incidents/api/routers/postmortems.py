@@ -153,6 +153,7 @@ def put_postmortem(
     """Set the problem statement (starting the postmortem) and/or its status."""
     actor = body.actor or DEFAULT_ACTOR
     view = flows.show(ref, session=session)
+    flows.check_status_change(view, body.status)  # refuse before writing anything
     if body.problem_statement is not None:
         view = flows.set_problem(
             ref, statement=body.problem_statement, actor=actor, session=session, clock=clock
