@@ -168,7 +168,13 @@ def _views_open(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
     return {"ok": True, "view": {"id": f"V{len(ws.views)}", **view}}
 
 
+def _list(ws: Workspace, _args: dict[str, Any]) -> dict[str, Any]:
+    channels = [{"id": cid, "name": name} for cid, name in ws.channels.items()]
+    return {"ok": True, "channels": channels}
+
+
 METHODS = {
+    "conversations.list": _list,
     "users.info": _users_info,
     "views.open": _views_open,
     "auth.test": _auth_test,

@@ -133,8 +133,16 @@ def update(client: WebClient, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def _create_channel(client: WebClient, delivery: Delivery) -> dict[str, Any]:
-    """Create ``#name``, or ``#name-2``, ``#name-3``… when the name is taken."""
+    """Create ``#name``, or ``#name-2``, ``#name-3``… when the name is taken.
+
+    On a redelivery the channel may already exist from the attempt that died: it is looked
+    up by name first, so a crash never leaves a second channel behind.
+    """
     base = str(delivery.payload["name"])
+    if delivery.redelivery:
+        existing = _find_channel(client, base)
+        if existing is not None:
+            return {"channel": existing, "name": base}
     for attempt in range(1, MAX_NAME_ATTEMPTS + 1):
         name = base if attempt == 1 else f"{base[: 80 - 4]}-{attempt}"
         try:
@@ -146,6 +154,19 @@ def _create_channel(client: WebClient, delivery: Delivery) -> dict[str, Any]:
         channel = response["channel"]
         return {"channel": channel["id"], "name": channel["name"]}
     raise DeliveryFailed(f"slack: no free channel name for {base!r}", permanent=True)
+
+
+def _find_channel(client: WebClient, name: str) -> str | None:
+    """Return the id of the channel called `name`, if the bot can see one."""
+    listed = _call(
+        lambda: client.conversations_list(
+            types="public_channel,private_channel", exclude_archived=True, limit=1000
+        )
+    )
+    for channel in listed.get("channels", []):
+        if channel.get("name") == name:
+            return str(channel["id"])
+    return None
 
 
 def _invite(client: WebClient, delivery: Delivery) -> dict[str, Any]:

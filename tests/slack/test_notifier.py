@@ -149,3 +149,15 @@ def test_slack_unreachable_is_retried(engine, database_url):
     worker.run_once()
     pending = message(engine)
     assert pending.state == "pending" and "unreachable" in (pending.last_error or "")
+
+
+def test_a_worker_dying_after_creating_the_channel_does_not_create_a_second(setup):
+    engine, workspace, clock, make_worker = setup
+    queue(engine, clock, notifier.CREATE_CHANNEL, {"name": "inc-9-db"})
+    doomed = make_worker("doomed")
+    (claimed,) = doomed.claim(limit=1)
+    doomed.handlers[claimed.topic](claimed)  # created; the process dies before recording it
+    clock.advance(seconds=31)
+    make_worker("survivor").run_once()
+    assert sorted(workspace.channels.values()) == ["inc-9-db", "incidents"]
+    assert result(engine)["name"] == "inc-9-db"
