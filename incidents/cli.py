@@ -506,3 +506,28 @@ def postmortem(
         out.print(f"wrote {output}", highlight=False)
 
     _with_session(work)
+
+
+catalog_app = typer.Typer(help="The service catalog (runbooks/catalog.yaml).", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+
+
+@catalog_app.command("check")
+def catalog_check(
+    path: Annotated[
+        Path | None, typer.Option(help="Catalog file (default: catalog.yaml in the runbooks dir).")
+    ] = None,
+) -> None:
+    """Validate the catalog; every problem names its line."""
+    from incidents.catalog import check
+
+    target = path or _settings().runbooks_dir / "catalog.yaml"
+    if not target.is_file():
+        raise _fail(f"no catalog at {target}")
+    catalog, problems = check(target)
+    for problem in problems:
+        err.print(f"{target}:{problem}", highlight=False, markup=False)
+    if problems:
+        raise typer.Exit(1)
+    out.print(f"{target}: {len(catalog.services)} services, {len(catalog.models)} models, OK",
+              highlight=False)  # fmt: skip
