@@ -21,7 +21,7 @@ from incidents.api.schemas import (
 )
 from incidents.domain.lifecycle import Event
 from incidents.domain.refs import incident_key
-from incidents.flows import edits, impact, queries
+from incidents.flows import edits, impact, queries, summary
 from incidents.flows import incidents as flows
 from incidents.flows.filters import incident_filter
 
@@ -89,6 +89,12 @@ def create_incident(
 def get_incident(ref: str, session: SessionDep, clock: ClockDep) -> IncidentOut:
     """Return one incident (by id or key such as INC-42) with durations, alerts and impact."""
     return IncidentOut.of_detail(queries.show_incident(ref, session=session), now=clock.now())
+
+
+@router.get("/{ref}/summary.json", responses=ERRORS)
+def get_summary(ref: str, session: SessionDep, clock: ClockDep) -> dict[str, Any]:
+    """The stakeholder summary as data: business impact first, "unknown" rather than a fake ETA."""
+    return summary.summary(ref, session=session, clock=clock)
 
 
 @router.put("/{ref}/impact", responses=ERRORS)
