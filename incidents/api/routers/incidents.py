@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response, status
@@ -132,78 +133,52 @@ def patch_incident(
     return IncidentOut.of_detail(queries.show_incident(ref, session=session))
 
 
-def _transition(
-    ref: str,
-    event: Event,
-    body: TransitionInput | None,
-    session: SessionDep,
-    clock: ClockDep,
-    notifier: NotifierDep,
-) -> IncidentOut:
-    """Apply one lifecycle event and return the incident."""
-    given = body or TransitionInput()
-    flows.change_status(
-        ref,
-        event,
-        actor=given.actor or DEFAULT_ACTOR,
-        at=given.at,
-        note=given.note,
-        session=session,
-        clock=clock,
-        notifier=notifier,
-    )
-    return IncidentOut.of_detail(queries.show_incident(ref, session=session))
-
-
 TransitionBody = Annotated[TransitionInput | None, Body()]
+# path → (lifecycle event, what the route does); one route per event, built below.
+TRANSITIONS: dict[str, tuple[Event, str]] = {
+    "acknowledge": (Event.ACKNOWLEDGE, "Acknowledge (optionally back-dated with `at`)."),
+    "mitigate": (Event.MITIGATE, "Mark user impact as stopped (optionally back-dated with `at`)."),
+    "resolve": (
+        Event.RESOLVE,
+        "Resolve (optionally back-dated with `at`); stamps mitigation too if it was unset.",
+    ),
+    "reopen": (
+        Event.REOPEN,
+        "Reopen a resolved incident; mitigation and resolution are cleared (kept on the timeline).",
+    ),
+}
 
 
-@router.post("/{ref}/acknowledge", responses=ERRORS)
-def acknowledge(
-    ref: str,
-    session: SessionDep,
-    clock: ClockDep,
-    notifier: NotifierDep,
-    body: TransitionBody = None,
-) -> IncidentOut:
-    """Acknowledge (optionally back-dated with `at`)."""
-    return _transition(ref, Event.ACKNOWLEDGE, body, session, clock, notifier)
+def _transition_route(name: str, event: Event, doc: str) -> Callable[..., IncidentOut]:
+    """Build the route that applies one lifecycle event and returns the incident."""
+
+    def endpoint(
+        ref: str,
+        session: SessionDep,
+        clock: ClockDep,
+        notifier: NotifierDep,
+        body: TransitionBody = None,
+    ) -> IncidentOut:
+        given = body or TransitionInput()
+        flows.change_status(
+            ref,
+            event,
+            actor=given.actor or DEFAULT_ACTOR,
+            at=given.at,
+            note=given.note,
+            session=session,
+            clock=clock,
+            notifier=notifier,
+        )
+        return IncidentOut.of_detail(queries.show_incident(ref, session=session))
+
+    endpoint.__name__ = endpoint.__qualname__ = name
+    endpoint.__doc__ = doc
+    return endpoint
 
 
-@router.post("/{ref}/mitigate", responses=ERRORS)
-def mitigate(
-    ref: str,
-    session: SessionDep,
-    clock: ClockDep,
-    notifier: NotifierDep,
-    body: TransitionBody = None,
-) -> IncidentOut:
-    """Mark user impact as stopped (optionally back-dated with `at`)."""
-    return _transition(ref, Event.MITIGATE, body, session, clock, notifier)
-
-
-@router.post("/{ref}/resolve", responses=ERRORS)
-def resolve(
-    ref: str,
-    session: SessionDep,
-    clock: ClockDep,
-    notifier: NotifierDep,
-    body: TransitionBody = None,
-) -> IncidentOut:
-    """Resolve (optionally back-dated with `at`); stamps mitigation too if it was unset."""
-    return _transition(ref, Event.RESOLVE, body, session, clock, notifier)
-
-
-@router.post("/{ref}/reopen", responses=ERRORS)
-def reopen(
-    ref: str,
-    session: SessionDep,
-    clock: ClockDep,
-    notifier: NotifierDep,
-    body: TransitionBody = None,
-) -> IncidentOut:
-    """Reopen a resolved incident; mitigation and resolution are cleared (kept on the timeline)."""
-    return _transition(ref, Event.REOPEN, body, session, clock, notifier)
+for _path, (_event, _doc) in TRANSITIONS.items():
+    router.post(f"/{{ref}}/{_path}", responses=ERRORS)(_transition_route(_path, _event, _doc))
 
 
 @router.post("/{ref}/notes", status_code=status.HTTP_201_CREATED, responses=ERRORS)
