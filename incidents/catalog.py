@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,13 @@ class Catalog:
     services: dict[str, dict[str, Any]] = field(default_factory=dict)
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
 
+    def stakeholder_channel(self, *, service: str | None, model: str | None) -> str | None:
+        """Return the stakeholder channel of the model, else of the service."""
+        for section, name in ((self.models, model), (self.services, service)):
+            if name and name in section and section[name].get("stakeholder_channel"):
+                return str(section[name]["stakeholder_channel"])
+        return None
+
     def impact_defaults(self, *, service: str | None, model: str | None) -> dict[str, Any] | None:
         """Return the impact defaults of the model, else of the service."""
         for section, name in ((self.models, model), (self.services, service)):
@@ -49,6 +57,27 @@ class Catalog:
                 defaults: dict[str, Any] = section[name]["impact"]
                 return defaults
         return None
+
+
+def load_catalog(runbooks_dir: Path) -> Catalog:
+    """Return the catalog in `runbooks_dir` (empty when there is none), re-read when it changes.
+
+    Entries with problems are still used as far as they go: `incidents catalog check` is
+    where the problems are reported, and a form prefilled from a half-right entry is still
+    validated when it is submitted.
+    """
+    path = runbooks_dir / "catalog.yaml"
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        return Catalog()
+    return _load(str(path), stamp)
+
+
+@lru_cache(maxsize=4)
+def _load(path: str, _stamp: int) -> Catalog:
+    """Read the catalog once per version of the file."""
+    return check(Path(path))[0]
 
 
 def check(path: Path) -> tuple[Catalog, list[Problem]]:

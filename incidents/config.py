@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from incidents.domain import cadence
 from incidents.domain.severity import parse_severity
 from incidents.domain.timeinput import parse_duration
 from incidents.errors import ConfigError, InvalidInput, InvalidTime
@@ -51,6 +52,7 @@ class Settings(BaseSettings):
     slack_channel: str | None = None
     slack_stakeholder_channel: str | None = None
     slack_channel_min_severity: str = "SEV2"
+    update_cadence: str = cadence.DEFAULT
     default_timezone: str = "UTC"
     auto_resolve: bool = True
     reopen_window: timedelta = timedelta(minutes=10)
@@ -120,6 +122,20 @@ class Settings(BaseSettings):
             return parse_severity(value).value
         except InvalidInput as exc:
             raise ValueError(exc.message) from None
+
+    @field_validator("update_cadence")
+    @classmethod
+    def _cadence(cls, value: str) -> str:
+        try:
+            cadence.parse_cadence(value)
+        except InvalidInput as exc:
+            raise ValueError(exc.message) from None
+        return value
+
+    @property
+    def cadence(self) -> dict[str, timedelta]:
+        """Return the stakeholder-update interval per severity."""
+        return cadence.parse_cadence(self.update_cadence)
 
     @field_validator("log_level")
     @classmethod

@@ -168,6 +168,15 @@ def _views_open(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
     return {"ok": True, "view": {"id": f"V{len(ws.views)}", **view}}
 
 
+def _views_update(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
+    view = args["view"] if isinstance(args["view"], dict) else json.loads(args["view"])
+    index = int(str(args["view_id"]).removeprefix("V")) - 1
+    if not 0 <= index < len(ws.views):
+        return {"ok": False, "error": "not_found"}
+    ws.views[index] = view
+    return {"ok": True, "view": {"id": args["view_id"], **view}}
+
+
 def _list(ws: Workspace, _args: dict[str, Any]) -> dict[str, Any]:
     channels = [{"id": cid, "name": name} for cid, name in ws.channels.items()]
     return {"ok": True, "channels": channels}
@@ -177,6 +186,7 @@ METHODS = {
     "conversations.list": _list,
     "users.info": _users_info,
     "views.open": _views_open,
+    "views.update": _views_update,
     "auth.test": _auth_test,
     "conversations.create": _create,
     "conversations.join": _join,

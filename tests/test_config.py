@@ -81,3 +81,19 @@ def test_invalid_setting_is_one_line_naming_it(monkeypatch, name, value, fragmen
     assert message.startswith(f"invalid setting {name}:")
     assert fragment in message
     assert "\n" not in message
+
+
+def test_update_cadence_is_read_per_severity():
+    settings = load_settings(update_cadence="sev1=15m, SEV2=2h, SEV3=off")
+    assert settings.cadence == {"SEV1": timedelta(minutes=15), "SEV2": timedelta(hours=2)}
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [("SEV1", "SEVERITY=INTERVAL"), ("SEV9=1h", "SEV9"), ("SEV1=1m", "too often"),
+     ("SEV2=soon", "SEV2")],
+)  # fmt: skip
+def test_bad_update_cadence_is_one_clear_line(value, says):
+    with pytest.raises(ConfigError, match="INCIDENTS_UPDATE_CADENCE") as caught:
+        load_settings(update_cadence=value)
+    assert says in str(caught.value) and "\n" not in str(caught.value)

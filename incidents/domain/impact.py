@@ -101,6 +101,8 @@ class Estimate:
     detection_delay: Range | None
     formula: str
     inputs: dict[str, Range]
+    affected: Range
+    unit: str
 
 
 MODELS: dict[str, tuple[tuple[str, float | None], ...]] = {
@@ -108,6 +110,8 @@ MODELS: dict[str, tuple[tuple[str, float | None], ...]] = {
     "credit": (("approvals_per_day", None), ("delta_pd", 1.0), ("lgd", 1.0), ("ead", None)),
     "conversion": (("delta_rate", 1.0), ("volume_per_hour", None), ("value_per_unit", None)),
 }
+# What the model's volume counts, for "how many were affected" in the summary's first line.
+UNITS = {"generic": "transactions", "credit": "loan approvals", "conversion": "sessions"}
 FORMULAS = {
     "generic": "affected share × volume per hour × value per unit × hours of impact",
     "credit": "approvals per day × ΔPD × LGD × EAD × days of exposure",
@@ -137,7 +141,17 @@ def estimate(model: str, values: Mapping[str, float | Sequence[float]], window: 
         detection_delay=None if delay is None else per_hour.scaled(delay),
         formula=FORMULAS[model],
         inputs=inputs,
+        affected=_affected(model, inputs, window.hours),
+        unit=UNITS[model],
     )
+
+
+def _affected(model: str, inputs: dict[str, Range], hours: float) -> Range:
+    """Count the transactions, approvals or sessions exposed to the impact so far."""
+    if model == "credit":
+        return inputs["approvals_per_day"].scaled(hours / HOURS_PER_DAY)
+    exposed = inputs["volume_per_hour"].scaled(hours)
+    return inputs["affected_share"] * exposed if model == "generic" else exposed
 
 
 def _required(

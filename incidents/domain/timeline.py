@@ -28,3 +28,4 @@ class TimelineKind(StrEnum):
     DELIVERY_DEAD = "delivery_dead"
     POSTMORTEM = "postmortem"
     IMPACT_SET = "impact_set"
+    SUMMARY_POSTED = "summary_posted"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -46,6 +46,13 @@ class Notifier(Protocol):
         """Share a finished postmortem (a short digest with a link)."""
         ...
 
+    def stakeholder_update(
+        self, session: Session, incident: Incident, *, now: datetime, channel: str,
+        message: dict[str, Any],
+    ) -> None:  # fmt: skip
+        """Post a stakeholder summary (``text`` and ``blocks``) to `channel`."""
+        ...
+
 
 class NullNotifier:
     """Tells nobody: the default when no chat or pager is configured."""
@@ -61,6 +68,12 @@ class NullNotifier:
     def postmortem_finished(
         self, session: Session, incident: Incident, *, now: datetime, digest: str
     ) -> None:
+        """Do nothing."""
+
+    def stakeholder_update(
+        self, session: Session, incident: Incident, *, now: datetime, channel: str,
+        message: dict[str, Any],
+    ) -> None:  # fmt: skip
         """Do nothing."""
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from incidents.config import Settings
 from incidents.flows.ports import NULL_NOTIFIER, Clock, Notifier
-from incidents.outbox.worker import AfterHook, Handler, Worker
+from incidents.outbox.worker import AfterHook, Handler, Tick, Worker
 
 
 def slack_configured(settings: Settings) -> bool:
@@ -31,14 +31,18 @@ def build_worker(engine: Engine, *, settings: Settings, clock: Clock) -> Worker:
     """Return a worker with every configured handler (Slack when a token is set)."""
     handlers: dict[str, Handler] = {}
     after: dict[str, AfterHook] = {}
+    ticks: list[Tick] = []
     if slack_configured(settings):
-        from incidents.slack import effects, notifier
+        from incidents.slack import effects, notifier, reminders
 
         client = notifier.slack_client(settings)
         handlers |= notifier.slack_handlers(client)
         handlers |= effects.card_handlers(engine, client, settings=settings, clock=clock)
         after |= effects.after_hooks(settings, clock)
-    return Worker(engine, handlers=handlers, settings=settings, clock=clock, after=after)
+        ticks.append(reminders.reminder_tick(settings))
+    return Worker(
+        engine, handlers=handlers, settings=settings, clock=clock, after=after, ticks=ticks
+    )
 
 
 @contextmanager

@@ -13,8 +13,9 @@ import logging
 import random
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
@@ -52,6 +53,11 @@ class Delivery:
 Handler = Callable[[Delivery], dict[str, Any] | None]
 # Runs in the transaction that marks a delivery done: record its result, queue follow-ups.
 AfterHook = Callable[[Session, Delivery, dict[str, Any] | None], None]
+# Periodic work that queues messages (e.g. update reminders); it runs in the worker's
+# transaction, so what it queues is committed or not at all, and keys keep it idempotent
+# when several workers tick at once.
+Tick = Callable[[Session, datetime], None]
+TICK_EVERY = timedelta(seconds=30)
 
 
 class Worker:
@@ -64,6 +70,7 @@ class Worker:
         handlers: Mapping[str, Handler],
         settings: Settings,
         after: Mapping[str, AfterHook] | None = None,
+        ticks: Sequence[Tick] = (),
         clock: Clock,
         name: str | None = None,
         rng: random.Random | None = None,
@@ -71,6 +78,8 @@ class Worker:
         self.engine = engine
         self.handlers = dict(handlers)
         self.after = dict(after or {})
+        self.ticks = tuple(ticks)
+        self.last_tick: datetime | None = None
         self.settings = settings
         self.clock = clock
         self.name = name or f"worker-{uuid.uuid4().hex[:8]}"
@@ -78,6 +87,7 @@ class Worker:
 
     def run_once(self, *, limit: int = 20) -> int:
         """Claim and deliver what is due now; return how many messages were handled."""
+        self.tick()
         deliveries = self.claim(limit=limit)
         for delivery in deliveries:
             self.deliver(delivery)
@@ -93,6 +103,17 @@ class Worker:
                 handled = 0
             if not handled:
                 stop.wait(self.settings.outbox_poll_interval)
+
+    def tick(self) -> None:
+        """Run the periodic work when it is due (every 30 s of the worker's clock)."""
+        now = self.clock.now()
+        if not self.ticks or (self.last_tick is not None and now - self.last_tick < TICK_EVERY):
+            return
+        self.last_tick = now
+        with Session(self.engine) as session:
+            for tick in self.ticks:
+                tick(session, now)
+            session.commit()
 
     def claim(self, *, limit: int) -> list[Delivery]:
         """Lease due messages in one short transaction."""

@@ -18,8 +18,10 @@ import jinja2
 
 from incidents.domain.humanize import format_duration
 from incidents.reports.context import PostmortemContext
+from incidents.reports.summary_context import Summary
 
 FORMATS = ("md", "html")
+SUMMARY_FORMATS = ("md", "html", "slack")
 MISSING = "—"
 
 # A pipe ends a GFM table cell unless escaped; backslashes right before it would otherwise
@@ -56,6 +58,22 @@ def md_cell(value: object) -> str:
     return _PIPE.sub(lambda match: match.group(1) * 2 + "\\|", one_line)
 
 
+def mrkdwn_filter(value: object) -> str:
+    """Escape text for Slack mrkdwn, where <, > and & start links, mentions and entities."""
+    if value is None:
+        return MISSING
+    text = str(value)
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_date_filter(value: datetime | None) -> str:
+    """Show an instant in each Slack reader's own timezone, with a UTC fallback."""
+    if value is None:
+        return MISSING
+    epoch = int(value.timestamp())
+    return f"<!date^{epoch}^{{date_short_pretty}} {{time}}|{utc_filter(value)}>"
+
+
 def build_environment(templates_dir: Path) -> jinja2.Environment:
     """Return the (cached) environment for `templates_dir`, so templates are parsed once."""
     return _environment(str(templates_dir))
@@ -81,6 +99,8 @@ def _environment(templates_dir: str) -> jinja2.Environment:
         utc=utc_filter,
         date=date_filter,
         md_cell=md_cell,
+        mrkdwn=mrkdwn_filter,
+        slack_date=slack_date_filter,
     )
     return environment
 
@@ -100,3 +120,15 @@ def render_postmortem(context: PostmortemContext, *, templates_dir: Path, fmt: s
         raise ValueError(f"unknown postmortem format {fmt!r} (use one of: {', '.join(FORMATS)})")
     template = build_environment(templates_dir).get_template(f"postmortem.{fmt}.j2")
     return template.render(template_variables(context))
+
+
+def render_summary(found: Summary, *, templates_dir: Path, fmt: str) -> str:
+    """Render the stakeholder summary as Markdown, a standalone HTML page or Slack mrkdwn."""
+    if fmt not in SUMMARY_FORMATS:
+        raise ValueError(
+            f"unknown summary format {fmt!r} (use one of: {', '.join(SUMMARY_FORMATS)})"
+        )
+    template = build_environment(templates_dir).get_template(f"summary.{fmt}.j2")
+    variables: dict[str, Any] = {field.name: getattr(found, field.name) for field in fields(found)}
+    variables["context"] = found
+    return template.render(variables)

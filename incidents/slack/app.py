@@ -17,10 +17,11 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine
 
 from incidents.config import Settings
-from incidents.errors import DeliveryFailed, IncidentsError
+from incidents.errors import DeliveryFailed, IncidentsError, InvalidInput
 from incidents.flows.ports import Clock, Notifier
-from incidents.slack import commands, five_whys, grammar
+from incidents.slack import commands, five_whys, grammar, impact_summary
 from incidents.slack.blocks import declare_modal, modal_values
+from incidents.slack.context import Context
 from incidents.slack.ids import ActionId, BlockId, CallbackId
 from incidents.slack.notifier import slack_client
 
@@ -62,18 +63,25 @@ def _open_form(client: WebClient, trigger_id: str) -> str:
     return ""
 
 
-def _wants_postmortem(text: str) -> bool:
-    """Tell whether the text asks for the postmortem (opened as a form)."""
+FORM_OPENERS: dict[str, Callable[..., None]] = {
+    "postmortem": five_whys.open_postmortem,
+    "impact": impact_summary.open_impact_form,
+}
+
+
+def _form_verb(text: str) -> str | None:
+    """Return the verb when the text asks for a form of its own (postmortem, impact)."""
     try:
-        return grammar.parse(text).verb == "postmortem"
+        verb = grammar.parse(text).verb
     except IncidentsError:
-        return False
+        return None
+    return verb if verb in FORM_OPENERS else None
 
 
-def _open_postmortem(client: WebClient, command: dict[str, Any], ctx: commands.Context) -> str:
-    """Open the 5 Whys at the step it has reached."""
+def _open_incident_form(client: WebClient, command: dict[str, Any], ctx: Context, verb: str) -> str:
+    """Open the postmortem or impact form of the command's incident."""
     ref = commands.incident_for(grammar.parse(command.get("text", "")), ctx)
-    return _opened(five_whys.open_postmortem, client, command["trigger_id"], ref, ctx)
+    return _opened(FORM_OPENERS[verb], client, command["trigger_id"], ref, ctx)
 
 
 def _opened(opener: Callable[..., None], *args: Any) -> str:
@@ -85,15 +93,14 @@ def _opened(opener: Callable[..., None], *args: Any) -> str:
     return ""
 
 
-def _handle_command(
-    ack: Ack, command: dict[str, Any], client: WebClient, ctx: commands.Context
-) -> None:
+def _handle_command(ack: Ack, command: dict[str, Any], client: WebClient, ctx: Context) -> None:
     """Answer one /incident: a form for `declare` without a title or `postmortem`, else text."""
     text = command.get("text", "")
+    form = _form_verb(text)
     if _wants_form(text):
         ack(text=answer(lambda: _open_form(client, command["trigger_id"])))
-    elif _wants_postmortem(text):
-        ack(text=answer(lambda: _open_postmortem(client, command, ctx)))
+    elif form is not None:
+        ack(text=answer(lambda: _open_incident_form(client, command, ctx, form)))
     else:
         ack(response_type="ephemeral", text=answer(lambda: commands.run(grammar.parse(text), ctx)))
 
@@ -109,8 +116,8 @@ def build_bolt_app(settings: Settings, *, engine: Engine, clock: Clock, notifier
         process_before_response=True,
     )
 
-    def context(user_id: str, channel_id: str) -> commands.Context:
-        return commands.Context(
+    def context(user_id: str, channel_id: str) -> Context:
+        return Context(
             user_id=user_id,
             channel_id=channel_id,
             engine=engine,
@@ -169,4 +176,35 @@ def build_bolt_app(settings: Settings, *, engine: Engine, clock: Clock, notifier
         )
 
     five_whys.register(app, lambda user_id: context(user_id, ""))
+    _register_impact_form(app, client, lambda user_id: context(user_id, ""))
     return app
+
+
+def _register_impact_form(app: App, client: WebClient, context: Callable[[str], Context]) -> None:
+    """Serve the impact form: switching the model redraws it; submitting saves the inputs."""
+
+    @app.action(ActionId.IMPACT_MODEL.value)
+    def model_chosen(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        model = action["selected_option"]["value"]
+        ctx = context(body["user"]["id"])
+        said = answer(lambda: _opened(impact_summary.switch_model, client, body["view"], model,
+                                      ctx))  # fmt: skip
+        if said:
+            log.info("impact form: %s", said)
+
+    @app.view(CallbackId.IMPACT.value)
+    def impact_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        values = modal_values(view.get("state", {}))
+        ctx = context(body["user"]["id"])
+        try:
+            said = impact_summary.submit_impact(values, view.get("private_metadata", ""), ctx)
+        except InvalidInput as exc:
+            ack(response_action="errors", errors=impact_summary.field_errors(exc))
+            return
+        except IncidentsError as exc:  # e.g. the incident is gone: say so on the form
+            ack(response_action="errors",
+                errors={BlockId.IMPACT_CURRENCY.value: exc.message[:150]})  # fmt: skip
+            return
+        ack()
+        log.info("impact form: %s", said)

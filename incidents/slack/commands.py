@@ -7,16 +7,13 @@ acknowledgement itself (an ephemeral message to the person who typed it).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from incidents.config import Settings
 from incidents.domain.humanize import format_duration
 from incidents.domain.lifecycle import Event
 from incidents.domain.metrics import METRICS
@@ -27,26 +24,14 @@ from incidents.errors import InvalidInput, NotFound
 from incidents.flows import edits, metrics, queries
 from incidents.flows import incidents as flows
 from incidents.flows.filters import incident_filter, metrics_query
-from incidents.flows.ports import Clock, Notifier
-from incidents.slack import grammar
+from incidents.slack import grammar, impact_summary
 from incidents.slack.blocks import slack_date
+from incidents.slack.context import Context
 from incidents.store.models import Incident
 
 STATUS_EVENTS = {"ack": Event.ACKNOWLEDGE, "mitigate": Event.MITIGATE, "resolve": Event.RESOLVE}
 LIST_LIMIT = 15
-
-
-@dataclass(frozen=True, slots=True)
-class Context:
-    """Who asked, where, and what the command may use."""
-
-    user_id: str
-    channel_id: str
-    engine: Engine
-    settings: Settings
-    clock: Clock
-    notifier: Notifier
-    client: WebClient
+FORMS = frozenset({"postmortem", "impact"})
 
 
 def run(command: grammar.Command, ctx: Context) -> str:
@@ -55,8 +40,8 @@ def run(command: grammar.Command, ctx: Context) -> str:
         return grammar.HELP
     if command.verb == "oncall":
         return "PagerDuty is not configured yet, so on-call is unknown."
-    if command.verb == "postmortem":  # opened as a form by the app; never answered as text
-        return "Run `/incident postmortem` to open the guided 5 Whys."
+    if command.verb in FORMS:  # opened as a form by the app; never answered as text
+        return f"Run `/incident {command.verb}` to open its form."
     with Session(ctx.engine, expire_on_commit=False) as session:
         if command.verb == "declare":
             return _declare(command, ctx, session)
@@ -79,6 +64,8 @@ def _on_incident(command: grammar.Command, ref: str, ctx: Context, session: Sess
         flows.add_note(ref, text=command.argument, actor=ctx.user_id, at=None,
                        session=session, clock=ctx.clock)  # fmt: skip
         return f"Noted on {ref}."
+    if command.verb == "summary":
+        return impact_summary.post_summary(ref, ctx, session)
     if command.verb == "status":
         return _status(queries.show_incident(ref, session=session).incident, ctx)
     values = _edit_values(command, ctx)

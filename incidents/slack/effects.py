@@ -96,6 +96,21 @@ class SlackNotifier:
             incident_id=incident.id,
         )
 
+    def stakeholder_update(
+        self, session: Session, incident: Incident, *, now: datetime, channel: str,
+        message: dict[str, Any],
+    ) -> None:  # fmt: skip
+        """Post the summary to the stakeholder channel, exactly once per request."""
+        assert incident.id is not None
+        outbox.add_message(
+            session,
+            topic=notifier.POST_MESSAGE,
+            key=f"summary:{incident.id}:{now.isoformat()}",
+            payload={"channel": channel, **message},
+            now=now,
+            incident_id=incident.id,
+        )
+
 
 def after_hooks(settings: Settings, clock: Clock) -> dict[str, AfterHook]:
     """Return what happens, in the same transaction, once a Slack delivery succeeded."""

@@ -19,7 +19,7 @@ from incidents.domain import five_whys
 from incidents.domain.refs import incident_key
 from incidents.errors import IncidentsError
 from incidents.flows import postmortems
-from incidents.slack.commands import Context
+from incidents.slack.context import Context
 from incidents.slack.five_whys_views import (
     FlowState,
     actions_view,

@@ -18,14 +18,27 @@ HELP = """\
 • `sev <1-4>` · `lead @user` · `note <text>` · `started <time>` — edit it (time in your timezone)
 • `status` — the incident's card · `list` — open incidents
 • `oncall` — who is on call · `metrics [30d]` — MTTx medians
+• `impact` — business-impact inputs (a form) · `summary` — post the stakeholder summary
 • `postmortem` — start or resume the guided 5 Whys
 • `help` — this text
 In an incident channel the incident is implied; elsewhere add `#42` or `INC-42`."""
 
 VERBS = ("declare", "ack", "mitigate", "resolve", "sev", "lead", "note", "started", "status",
-         "list", "oncall", "metrics", "postmortem", "help")  # fmt: skip
+         "list", "oncall", "metrics", "postmortem", "impact", "summary", "help")  # fmt: skip
 TAKES_INCIDENT = frozenset(
-    {"ack", "mitigate", "resolve", "sev", "lead", "note", "started", "status", "postmortem"}
+    {
+        "ack",
+        "mitigate",
+        "resolve",
+        "sev",
+        "lead",
+        "note",
+        "started",
+        "status",
+        "postmortem",
+        "impact",
+        "summary",
+    }
 )
 NEEDS_ARGUMENT = {
     "sev": "sev <1-4>",

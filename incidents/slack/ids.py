@@ -12,12 +12,14 @@ class ActionId(StrEnum):
     MITIGATE = "incident-mitigate"
     RESOLVE = "incident-resolve"
     POSTMORTEM = "incident-postmortem"
+    IMPACT_MODEL = "impact-model"
 
 
 class CallbackId(StrEnum):
     """Modals."""
 
     DECLARE = "incident-declare"
+    IMPACT = "incident-impact"
     FIVE_WHYS_PROBLEM = "five-whys-problem"
     FIVE_WHYS_WHY = "five-whys-why"
     FIVE_WHYS_ACTIONS = "five-whys-actions"
@@ -37,3 +39,6 @@ class BlockId(StrEnum):
     ACTION_DUE = "five-whys-action-due"
     ACTION_WHY = "five-whys-action-why"
     FINISH = "five-whys-finish"
+    IMPACT_MODEL = "impact-model"
+    IMPACT_CURRENCY = "impact-currency"
+    IMPACT_INPUT_PREFIX = "impact-input-"

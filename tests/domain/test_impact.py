@@ -103,3 +103,27 @@ def test_unknown_model_and_range_helpers():
         estimate("vibes", {}, window())
     assert as_range(3, name="x") == Range(3, 3)
     assert (Range(1, 2) * Range(3, 4)) == Range(3, 8)
+
+
+def test_affected_counts_follow_each_model():
+    # generic: 20–30% of 1,000 orders/h for 2 h = 400–600 transactions
+    generic = estimate(
+        "generic",
+        {"affected_share": [0.2, 0.3], "volume_per_hour": 1000, "value_per_unit": 50},
+        window(),
+    )
+    assert generic.affected == Range(400, 600) and generic.unit == "transactions"
+    # credit: 2,400 approvals/day for 2 h = 200 approvals made with the drifted model
+    credit = estimate(
+        "credit",
+        {"approvals_per_day": 2400, "delta_pd": 0.02, "lgd": 0.45, "ead": 10_000},
+        window(),
+    )
+    assert credit.affected == Range(200, 200) and credit.unit == "loan approvals"
+    # conversion: every session of the 2 h is exposed, whatever the rate drop
+    conversion = estimate(
+        "conversion",
+        {"delta_rate": [0.05, 0.1], "volume_per_hour": 630, "value_per_unit": 6.5},
+        window(),
+    )
+    assert conversion.affected == Range(1260, 1260) and conversion.unit == "sessions"

@@ -29,8 +29,10 @@ T0 = datetime(2026, 11, 25, 15, 42, tzinfo=UTC)
 @pytest.fixture
 def slack_app(engine, database_url):
     with fake_slack() as (url, workspace):
+        # These tests jump the clock by hours: update reminders are tested on their own.
         settings = Settings(database_url=database_url, slack_api_url=url, slack_bot_token=TOKEN,
-                            slack_channel="C0ANNOUNCE", webhook_token="hook-token-1")  # fmt: skip
+                            slack_channel="C0ANNOUNCE", webhook_token="hook-token-1",
+                            update_cadence="off")  # fmt: skip
         clock = FrozenClock(T0)
         worker = build_worker(engine, settings=settings, clock=clock)
         app = create_app(settings, engine=engine, clock=clock, run_worker=False)

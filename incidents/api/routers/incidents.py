@@ -6,6 +6,8 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response, status
+from fastapi.responses import HTMLResponse, PlainTextResponse
+from sqlmodel import Session
 
 from incidents.api.deps import ApiAuth, ClockDep, NotifierDep, SessionDep, SettingsDep
 from incidents.api.schemas import (
@@ -20,11 +22,15 @@ from incidents.api.schemas import (
     TimelineEntryOut,
     TransitionInput,
 )
+from incidents.config import Settings
 from incidents.domain.lifecycle import Event
 from incidents.domain.refs import incident_key
 from incidents.flows import edits, impact, queries, summary
 from incidents.flows import incidents as flows
 from incidents.flows.filters import incident_filter
+from incidents.flows.ports import Clock
+from incidents.reports.render import render_summary
+from incidents.reports.summary_context import Summary
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "missing or wrong API token"},
@@ -93,9 +99,33 @@ def get_incident(ref: str, session: SessionDep, clock: ClockDep) -> IncidentOut:
 
 
 @router.get("/{ref}/summary.json", responses=ERRORS)
-def get_summary(ref: str, session: SessionDep, clock: ClockDep) -> dict[str, Any]:
+def get_summary(
+    ref: str, session: SessionDep, clock: ClockDep, settings: SettingsDep
+) -> dict[str, Any]:
     """The stakeholder summary as data: business impact first, "unknown" rather than a fake ETA."""
-    return summary.summary(ref, session=session, clock=clock)
+    return summary.as_json(_summary(ref, session, clock, settings))
+
+
+@router.get("/{ref}/summary.md", response_class=PlainTextResponse, responses=ERRORS)
+def get_summary_markdown(
+    ref: str, session: SessionDep, clock: ClockDep, settings: SettingsDep
+) -> str:
+    """The stakeholder summary in Markdown, rendered from the database now."""
+    found = _summary(ref, session, clock, settings)
+    return render_summary(found, templates_dir=settings.templates_dir, fmt="md")
+
+
+@router.get("/{ref}/summary.html", response_class=HTMLResponse, responses=ERRORS)
+def get_summary_html(ref: str, session: SessionDep, clock: ClockDep, settings: SettingsDep) -> str:
+    """The stakeholder summary as a standalone, printable HTML page."""
+    found = _summary(ref, session, clock, settings)
+    return render_summary(found, templates_dir=settings.templates_dir, fmt="html")
+
+
+def _summary(ref: str, session: Session, clock: Clock, settings: Settings) -> Summary:
+    """Build the summary with the configured update cadence and public URL."""
+    return summary.summary(ref, session=session, clock=clock, cadence=settings.cadence,
+                           public_url=settings.public_url)  # fmt: skip
 
 
 @router.put("/{ref}/impact", responses=ERRORS)

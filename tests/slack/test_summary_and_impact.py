@@ -1,0 +1,152 @@
+"""``/incident summary`` posts the Slack version to the stakeholder channel (from the
+catalog, else the setting); ``/incident impact`` opens a form prefilled from the catalog,
+redraws it for another model and saves it with errors under the right field."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session, select
+
+from incidents.api.app import create_app
+from incidents.config import Settings
+from incidents.outbox.runtime import build_worker
+from incidents.store.models import Incident, OutboxMessage, TimelineEntry
+from tests.fake_slack import TOKEN, fake_slack
+from tests.fakes import FrozenClock
+from tests.slack.test_commands import SECRET, SlackClient, text_of
+from tests.slack.test_five_whys_flow import submit, text
+
+T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def slack(engine, database_url):
+    with fake_slack() as (url, workspace):
+        workspace.channels["C0EXECS"] = "exec-updates"  # checkout's stakeholder channel
+        settings = Settings(database_url=database_url, slack_api_url=url, slack_bot_token=TOKEN,
+                            slack_signing_secret=SECRET)  # fmt: skip
+        clock = FrozenClock(T0)
+        app = create_app(settings, engine=engine, clock=clock, run_worker=False)
+        worker = build_worker(engine, settings=settings, clock=clock)
+        with TestClient(app) as client:
+            yield SlackClient(client), client, workspace, worker, clock
+
+
+def drain(worker) -> None:
+    while worker.run_once():
+        pass
+
+
+def test_summary_goes_to_the_catalog_stakeholder_channel_money_first(slack, engine):
+    slack_client, api, workspace, worker, clock = slack
+    api.post("/api/incidents", json={"title": "Checkout errors", "severity": "SEV2",
+                                     "service": "checkout",
+                                     "impact_started_at": "2026-11-25T10:00:00Z"})  # fmt: skip
+    inputs = {"affected_share": 0.1, "volume_per_hour": 12000, "value_per_unit": 45}
+    api.put("/api/incidents/1/impact",
+            json={"model": "generic", "currency": "EUR", "inputs": inputs})  # fmt: skip
+    answer = text_of(slack_client.command("summary #1"))
+    # 10% × 12,000/h × €45 × 2 h = €108,000
+    assert answer == "The INC-1 summary (€108,000) is on its way to <#C0EXECS>."
+    drain(worker)
+    (posted,) = workspace.messages["C0EXECS"]
+    blocks = posted["blocks"]
+    blocks = blocks if isinstance(blocks, list) else json.loads(blocks)
+    first, impact = (b["text"]["text"] for b in blocks[:2])
+    assert first == ":bar_chart: *INC-1 stakeholder update: Checkout errors*"
+    assert impact.startswith("*Business impact:* INC-1 on checkout is putting at risk an "
+                             "estimated €108,000 so far; 2,400 transactions affected.")  # fmt: skip
+    assert "10% affected × 12,000/h × €45 each × 2 h = €108,000" in impact
+    assert "€108,000" in posted["text"], "the notification text leads with the money too"
+    with Session(engine) as session:
+        kinds = [e.kind for e in session.exec(select(TimelineEntry)).all()]
+    assert "summary_posted" in kinds
+
+
+def test_summary_without_a_stakeholder_channel_says_where_to_set_one(slack, engine):
+    slack_client, api, _workspace, _worker, _clock = slack
+    api.post("/api/incidents", json={"title": "Odd", "model": "loan-default"})
+    answer = text_of(slack_client.command("summary INC-1"))
+    assert "no stakeholder channel for loan-default" in answer
+    assert "INCIDENTS_SLACK_STAKEHOLDER_CHANNEL" in answer
+    with Session(engine) as session:
+        assert session.exec(select(OutboxMessage).where(
+            OutboxMessage.topic == "slack.post_message")).all() == []  # fmt: skip
+
+
+def _inputs(view: dict[str, Any]) -> dict[str, str]:
+    """Return block id → prefilled text of a form's text inputs."""
+    return {b["block_id"]: b["element"].get("initial_value", "")
+            for b in view["blocks"] if b["type"] == "input"}  # fmt: skip
+
+
+def test_impact_form_is_prefilled_from_the_catalog_and_saves(slack, engine):
+    slack_client, api, workspace, _worker, _clock = slack
+    api.post("/api/incidents", json={"title": "Risky approvals", "model": "loan-default",
+                                     "impact_started_at": "2026-11-25T06:00:00Z"})  # fmt: skip
+    assert slack_client.command("impact #1").status_code == 200
+    (view,) = workspace.views
+    assert view["private_metadata"] == "INC-1|credit"
+    assert _inputs(view) == {"impact-currency": "EUR", "impact-input-approvals_per_day": "2400",
+                             "impact-input-delta_pd": "0.01..0.03", "impact-input-lgd": "0.45",
+                             "impact-input-ead": "12000"}  # fmt: skip
+    bad = {**{k: text(v) for k, v in _inputs(view).items()}, "impact-input-lgd": text("1.5")}
+    refused = submit(slack_client, view, bad)
+    assert refused["response_action"] == "errors"
+    assert list(refused["errors"]) == ["impact-input-lgd"]
+    good = {**{k: text(v) for k, v in _inputs(view).items()}, "impact-input-ead": text("10,000")}
+    assert submit(slack_client, view, good) == {}
+    with Session(engine) as session:
+        stored = session.get(Incident, 1)
+        assert stored is not None and stored.impact is not None
+    assert stored.impact["inputs"]["ead"] == [10000.0, 10000.0]
+    assert stored.impact["inputs"]["delta_pd"] == [0.01, 0.03]
+    # 2,400/day × 1–3% × 45% × €10,000 × 0.25 days
+    summary = api.get("/api/incidents/1/summary.json").json()
+    assert summary["money"]["low"] == pytest.approx(27_000) and summary["money"]["high"] == (
+        pytest.approx(81_000)
+    )
+
+
+def test_choosing_another_model_redraws_the_form(slack, engine):
+    slack_client, api, workspace, _worker, _clock = slack
+    api.post("/api/incidents", json={"title": "Checkout errors", "service": "checkout"})
+    slack_client.command("impact #1")
+    (view,) = workspace.views
+    assert view["private_metadata"] == "INC-1|generic"
+    payload = {"type": "block_actions", "user": {"id": "U0ALICE"}, "team": {"id": "T1"},
+               "trigger_id": "1.2.3", "view": {**view, "id": "V1", "hash": "h1",
+                                               "state": {"values": {}}},
+               "actions": [{"action_id": "impact-model", "block_id": "impact-model",
+                            "type": "static_select", "action_ts": "1.2",
+                            "selected_option": {"value": "conversion"}}]}  # fmt: skip
+    response = slack_client.post("payload=" + quote(json.dumps(payload)),
+                                 content_type="application/x-www-form-urlencoded")  # fmt: skip
+    assert response.status_code == 200
+    (redrawn,) = workspace.views
+    assert redrawn["private_metadata"] == "INC-1|conversion"
+    assert set(_inputs(redrawn)) == {"impact-currency", "impact-input-delta_rate",
+                                     "impact-input-volume_per_hour",
+                                     "impact-input-value_per_unit"}  # fmt: skip
+    assert _inputs(redrawn)["impact-input-delta_rate"] == "", "no catalog default for this model"
+
+
+def test_impact_modal_grammar_needs_an_incident_outside_its_channel(slack):
+    slack_client, _api, _workspace, _worker, _clock = slack
+    answer = slack_client.command("impact")  # a form verb: Slack shows the plain-text answer
+    assert answer.status_code == 200 and "name the incident" in answer.text
+
+
+def test_cadence_next_update_follows_the_setting(slack):
+    _slack_client, api, _workspace, _worker, clock = slack
+    api.post("/api/incidents", json={"title": "x", "severity": "SEV1"})
+    clock.advance(minutes=1)
+    body = api.get("/api/incidents/1/summary.json").json()
+    expected = clock.now() + timedelta(minutes=30)
+    assert body["next_update_at"] == expected.isoformat().replace("+00:00", "Z")
