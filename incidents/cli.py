@@ -10,6 +10,8 @@ import ipaddress
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -21,19 +23,27 @@ from sqlmodel import Session
 
 from incidents import cli_metrics as metrics_views
 from incidents import cli_views as views
+from incidents import demo as demo_data
 from incidents.config import Settings, load_settings
+from incidents.domain.humanize import format_duration
+from incidents.domain.impact import MODELS as IMPACT_MODELS
 from incidents.domain.lifecycle import Event
+from incidents.domain.money import format_range
+from incidents.domain.refs import incident_key
 from incidents.domain.severity import parse_severity
 from incidents.domain.timeinput import parse_human_time
-from incidents.errors import ConfigError, IncidentsError, NotFound
+from incidents.errors import ConfigError, IncidentsError, InvalidInput, NotFound
+from incidents.flows import impact as impact_flow
 from incidents.flows import incidents as flows
 from incidents.flows import intake, metrics, queries
 from incidents.flows.filters import incident_filter, metrics_query
+from incidents.flows.impact import current_estimate
 from incidents.flows.ports import SystemClock
 from incidents.ingest.registry import ADAPTERS
 from incidents.outbox.runtime import build_notifier, build_worker
 from incidents.store import migrate
 from incidents.store.db import build_engine
+from incidents.store.models import Incident
 
 app = typer.Typer(
     help="Incident-response toolkit: webhook target, lifecycle clock, honest MTTx.",
@@ -506,6 +516,169 @@ def postmortem(
         out.print(f"wrote {output}", highlight=False)
 
     _with_session(work)
+
+
+@app.command()
+def demo() -> None:
+    """Seed the three demo incidents (loan-default drift, recsys canary, chatbot languages)."""
+    settings = _settings()
+    engine = build_engine(settings.database_url)
+    try:
+        with _errors():
+            _require_head(engine)
+            seeded = demo_data.seed(engine, now=SystemClock().now().replace(microsecond=0))
+            with Session(engine) as session:
+                ids = (seeded.loan_default, seeded.recsys, seeded.chatbot)
+                shown = [queries.show_incident(i, session=session).incident for i in ids]
+    finally:
+        engine.dispose()
+    out.print("seeded the demo incidents:" if seeded.created else "the demo data is already there:")
+    for incident in shown:
+        key = incident_key(incident.id or 0)
+        url = f"{settings.public_url.rstrip('/')}/api/incidents/{key}/summary.md"
+        line = f"{key}  {incident.severity}  {incident.status:<12}  {incident.title}  {url}"
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+@app.command()
+def impact(
+    ref: RefArg,
+    model: Annotated[
+        str | None, typer.Option(help="generic, credit or conversion (default: current/catalog).")
+    ] = None,
+    currency: Annotated[
+        str | None, typer.Option(help="Three-letter code (default: the catalog's, else EUR).")
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="One input: NAME=NUMBER or NAME=LOW..HIGH (repeatable)."),
+    ] = None,
+    from_catalog: Annotated[
+        bool, typer.Option("--from-catalog", help="Start from the catalog's defaults.")
+    ] = False,
+    actor: ActorOpt = None,
+) -> None:
+    """Set an incident's business-impact inputs and print the figure (no options: show it)."""
+
+    def work(session: Session, settings: Settings) -> None:
+        clock = SystemClock()
+        overrides = dict(_impact_input(pair) for pair in set_ or [])
+        incident = queries.show_incident(ref, session=session).incident
+        if model is None and currency is None and not overrides and not from_catalog:
+            _print_impact(incident, now=clock.now())
+            return
+        base = _catalog_impact(incident, settings) if from_catalog else _stored_impact(incident)
+        if model is not None and model != base.model:
+            base = ImpactBase()  # another model's inputs do not carry over
+        chosen = model or base.model
+        if not chosen:
+            raise InvalidInput("--model: give generic, credit or conversion, or --from-catalog")
+        _check_input_names(chosen, overrides)
+        updated = impact_flow.set_impact(
+            ref,
+            model=chosen,
+            currency=currency or base.currency or "EUR",
+            inputs={**base.inputs, **overrides},
+            actor=_actor(actor),
+            session=session,
+            clock=clock,
+            notifier=build_notifier(settings),
+        )
+        _print_impact(updated, now=clock.now())
+
+    _with_session(work)
+
+
+@dataclass(frozen=True, slots=True)
+class ImpactBase:
+    """The inputs `incidents impact` starts from before --set (catalog, stored, or none)."""
+
+    model: str | None = None
+    currency: str | None = None
+    inputs: dict[str, Any] = field(default_factory=dict)
+
+
+def _impact_input(pair: str) -> tuple[str, float | list[float]]:
+    """Read one ``--set NAME=NUMBER`` or ``NAME=LOW..HIGH``."""
+    name, sep, text = pair.partition("=")
+    low, dots, high = text.partition("..")
+    try:
+        value: float | list[float] = [float(low), float(high)] if dots else float(text)
+    except ValueError:
+        sep = ""
+    if not sep or not name.strip():
+        raise InvalidInput(
+            f"--set {pair!r}: use NAME=NUMBER or NAME=LOW..HIGH, e.g. delta_pd=0.01..0.03"
+        )
+    return name.strip(), value
+
+
+def _check_input_names(model: str, inputs: dict[str, Any]) -> None:
+    """Refuse a --set name the model does not use, so a typo cannot pass silently."""
+    known = [name for name, _upper in IMPACT_MODELS.get(model, ())]
+    unknown = sorted(name for name in inputs if known and name not in known)
+    if unknown:
+        raise InvalidInput(
+            f"--set {', '.join(unknown)}: not an input of the {model} model "
+            f"(use {', '.join(known)})",
+            fields=unknown,
+        )
+
+
+def _stored_impact(incident: Incident) -> ImpactBase:
+    """Return the incident's current inputs, so --set can change one of them."""
+    stored = incident.impact or {}
+    return ImpactBase(stored.get("model"), stored.get("currency"), dict(stored.get("inputs", {})))
+
+
+def _catalog_impact(incident: Incident, settings: Settings) -> ImpactBase:
+    """Return the catalog's impact defaults for the incident's model, else its service."""
+    from incidents.catalog import check
+
+    path = settings.runbooks_dir / "catalog.yaml"
+    key = incident_key(incident.id or 0)
+    if not (incident.model or incident.service):
+        raise InvalidInput(f"{key} names no model or service: give --model and --set instead")
+    # Problems elsewhere in the catalog do not block this entry: set_impact validates it.
+    catalog = check(path)[0] if path.is_file() else None
+    found = (
+        catalog.impact_defaults(service=incident.service, model=incident.model) if catalog else None
+    )
+    if not found:
+        names = " or ".join(
+            f"{kind} {name!r}"
+            for kind, name in (("model", incident.model), ("service", incident.service))
+            if name
+        )
+        raise NotFound(f"no impact defaults in {path} for {names}: give --model and --set instead")
+    inputs = {k: v for k, v in found.items() if k not in ("model", "currency")}
+    return ImpactBase(found.get("model"), found.get("currency"), inputs)
+
+
+def _print_impact(incident: Incident, *, now: datetime) -> None:
+    """Print the impact figure, its hourly rate, the formula and the inputs behind it."""
+    key = incident_key(incident.id or 0)
+    figure = current_estimate(incident, now=now)
+    if figure is None or incident.impact is None:
+        out.print(f"{key}: no impact estimate yet (give --set or --from-catalog)")
+        return
+    currency = incident.impact["currency"]
+    hours = format_duration(timedelta(hours=figure.hours))
+    so_far = f"so far ({hours}, ongoing)" if figure.ongoing else f"in total ({hours} of impact)"
+    inputs = " ".join(f"{name}={_range_text(r.low, r.high)}" for name, r in figure.inputs.items())
+    for line in (
+        f"{key} impact ({figure.model}): {format_range(figure.total, currency)} {so_far}",
+        f"rate: {format_range(figure.per_hour, currency)} per hour",
+        f"formula: {figure.formula}",
+        f"inputs: {inputs}",
+    ):
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def _range_text(low: float, high: float) -> str:
+    """Write an input the way --set takes it (``0.01..0.03``, or one number)."""
+    low_text, high_text = (str(int(v)) if v.is_integer() else repr(v) for v in (low, high))
+    return low_text if low == high else f"{low_text}..{high_text}"
 
 
 catalog_app = typer.Typer(help="The service catalog (runbooks/catalog.yaml).", no_args_is_help=True)

@@ -87,7 +87,10 @@ def summary(
 def _subject(incident: Incident) -> str:
     """Name what is affected: service and model, with the slice when scoped to one."""
     subject = " / ".join(p for p in (incident.service, incident.model) if p) or "our service"
-    return f"{subject} ({incident.slice})" if incident.slice else subject
+    if not incident.slice:
+        return subject
+    scope = " ".join(f"{name}={incident.slice[name]}" for name in sorted(incident.slice))
+    return f"{subject} ({scope})"
 
 
 def _money(incident: Incident, *, now: datetime) -> Money | None:
