@@ -17,8 +17,9 @@ from incidents.errors import InvalidInput
 
 SECTIONS = ("services", "models")
 ENTRY_FIELDS = frozenset(
-    {"owner", "slack_channel", "stakeholder_channel", "pagerduty_service", "impact", "description"}
-)
+    {"owner", "slack_channel", "stakeholder_channel", "pagerduty_service",
+     "pagerduty_routing_key", "impact", "description"}
+)  # fmt: skip
 IMPACT_META = frozenset({"model", "currency"})
 _PROBE = datetime(2026, 1, 1, tzinfo=UTC)
 _WINDOW = Window(_PROBE, _PROBE, _PROBE, _PROBE, impact_start_known=True)
@@ -48,6 +49,30 @@ class Catalog:
         for section, name in ((self.models, model), (self.services, service)):
             if name and name in section and section[name].get("stakeholder_channel"):
                 return str(section[name]["stakeholder_channel"])
+        return None
+
+    def paging_route(self, *, service: str | None, model: str | None) -> tuple[str, str] | None:
+        """Return (entry name, routing key) of the model, else the service, that has one."""
+        for section, name in ((self.models, model), (self.services, service)):
+            key = section.get(name or "", {}).get("pagerduty_routing_key")
+            if name and key:
+                return name, str(key)
+        return None
+
+    def routing_key(self, name: str) -> str | None:
+        """Return the routing key of a catalog entry (model or service) by name."""
+        for section in (self.models, self.services):
+            key = section.get(name, {}).get("pagerduty_routing_key")
+            if key:
+                return str(key)
+        return None
+
+    def pagerduty_service(self, name: str) -> str | None:
+        """Return the PagerDuty service id of a catalog service or model."""
+        for section in (self.services, self.models):
+            service_id = section.get(name, {}).get("pagerduty_service")
+            if service_id:
+                return str(service_id)
         return None
 
     def impact_defaults(self, *, service: str | None, model: str | None) -> dict[str, Any] | None:

@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     pagerduty_events_url: str = "https://events.pagerduty.com"
     pagerduty_api_url: str = "https://api.pagerduty.com"
     pagerduty_ca_bundle: Path | None = None
+    pagerduty_min_severity: str = "SEV2"
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
@@ -102,7 +103,10 @@ class Settings(BaseSettings):
         "webhook_token",
         "grafana_secret",
         "pagerduty_webhook_secret",
+        "pagerduty_routing_key",
+        "pagerduty_api_token",
         "slack_signing_secret",
+        "slack_bot_token",
     )
     @classmethod
     def _not_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
@@ -115,7 +119,7 @@ class Settings(BaseSettings):
             raise ValueError("is a placeholder value; set a real secret or leave it unset")
         return value
 
-    @field_validator("slack_channel_min_severity")
+    @field_validator("slack_channel_min_severity", "pagerduty_min_severity")
     @classmethod
     def _severity_name(cls, value: str) -> str:
         try:

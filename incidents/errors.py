@@ -13,8 +13,10 @@ Hierarchy::
     ├── PayloadTooLarge          → HTTP 413 (body over INCIDENTS_MAX_BODY_BYTES)
     ├── Unauthorized             → HTTP 401
     │   └── BadSignature         → HTTP 401 (HMAC or signing-secret mismatch)
+    ├── NotConfigured            → HTTP 503 (an optional integration is not set up)
     ├── ConfigError              → start-up refused (one line naming the setting)
-    └── DeliveryFailed           → an outbox delivery failed (retried or dead-lettered)
+    └── DeliveryFailed           → an outbox delivery failed (retried or dead-lettered);
+                                   HTTP 502 when a request needed the peer's answer
 
 Domain code and flows raise these and never transport-specific exceptions.
 """
@@ -100,6 +102,12 @@ class BadSignature(Unauthorized):
     """Raised when a request signature does not match the configured secret."""
 
     code = "bad_signature"
+
+
+class NotConfigured(IncidentsError):
+    """Raised when a request needs an integration (e.g. PagerDuty) that is not set up."""
+
+    code = "not_configured"
 
 
 class ConfigError(IncidentsError):

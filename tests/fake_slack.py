@@ -30,6 +30,7 @@ class Workspace:
     failures: list[tuple[str, int, str, int | None]] = field(default_factory=list)
     bot_joined: set[str] = field(default_factory=lambda: {"C0ANNOUNCE"})
     timezones: dict[str, str] = field(default_factory=dict)
+    emails: dict[str, str] = field(default_factory=dict)  # email → user id
     views: list[dict[str, Any]] = field(default_factory=list)
     stall: dict[str, float] = field(default_factory=dict)
     released: threading.Event = field(default_factory=threading.Event)
@@ -162,6 +163,11 @@ def _users_info(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
     return {"ok": True, "user": {"id": user, "tz": ws.timezones.get(user, "UTC")}}
 
 
+def _lookup_by_email(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
+    user = ws.emails.get(str(args.get("email", "")).lower())
+    return {"ok": True, "user": {"id": user}} if user else {"ok": False, "error": "users_not_found"}
+
+
 def _views_open(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
     view = args["view"] if isinstance(args["view"], dict) else json.loads(args["view"])
     ws.views.append(view)
@@ -185,6 +191,7 @@ def _list(ws: Workspace, _args: dict[str, Any]) -> dict[str, Any]:
 METHODS = {
     "conversations.list": _list,
     "users.info": _users_info,
+    "users.lookupByEmail": _lookup_by_email,
     "views.open": _views_open,
     "views.update": _views_update,
     "auth.test": _auth_test,

@@ -16,6 +16,7 @@ from incidents.api.routers import (
     health,
     incidents,
     metrics,
+    oncall,
     outbox,
     postmortems,
     slack,
@@ -79,6 +80,7 @@ def create_app(
     app.include_router(metrics.router)
     app.include_router(postmortems.router)
     app.include_router(outbox.router)
+    app.include_router(oncall.router)
     app.include_router(slack.router)
     app.include_router(events_v2.router)  # before the generic /webhooks/{source}
     app.include_router(webhooks.router)

@@ -12,10 +12,12 @@ from fastapi.responses import JSONResponse
 
 from incidents.errors import (
     Conflict,
+    DeliveryFailed,
     IllegalTransition,
     IncidentsError,
     InvalidInput,
     MalformedPayload,
+    NotConfigured,
     NotFound,
     PayloadTooLarge,
     Unauthorized,
@@ -30,6 +32,8 @@ STATUS_CODES: dict[type[IncidentsError], int] = {
     MalformedPayload: 400,
     PayloadTooLarge: 413,
     Unauthorized: 401,
+    NotConfigured: 503,
+    DeliveryFailed: 502,
 }
 
 

@@ -25,7 +25,7 @@ from incidents.errors import MalformedPayload
 from incidents.flows.grouping import GroupOutcome, apply_group
 from incidents.flows.incidents import record_entry
 from incidents.flows.ports import NULL_NOTIFIER, Clock, Notifier
-from incidents.ingest import Adapter, Headers
+from incidents.ingest import Adapter, Headers, pagerduty
 from incidents.store import intake as intake_store
 from incidents.store.models import Incident
 
@@ -232,6 +232,10 @@ def deliver(
     alerts = read_delivery(
         adapter, headers=headers, body=body, params=params, settings=settings, clock=clock
     )
+    synced = _synced(adapter, headers=headers, body=body, session=session, clock=clock,
+                     notifier=notifier)  # fmt: skip
+    if synced is not None:
+        return synced, alerts
     result = receive(
         adapter.source,
         alerts,
@@ -243,6 +247,22 @@ def deliver(
         notifier=notifier,
     )
     return result, alerts
+
+
+def _synced(
+    adapter: Adapter, *, headers: Headers, body: bytes, session: Session, clock: Clock,
+    notifier: Notifier,
+) -> IntakeResult | None:  # fmt: skip
+    """Apply a PagerDuty event about an incident we paged (two-way sync), if it is one."""
+    if adapter.source != pagerduty.SOURCE:
+        return None
+    event = pagerduty.sync_event(decode_json(body))
+    if event is None:
+        return None
+    from incidents.flows import paging_sync  # it builds on this module's IntakeResult
+
+    return paging_sync.receive_sync(event, delivery_key=adapter.delivery_key(headers, body),
+                                    session=session, clock=clock, notifier=notifier)  # fmt: skip
 
 
 def replay(

@@ -78,3 +78,39 @@ class NullNotifier:
 
 
 NULL_NOTIFIER = NullNotifier()
+
+
+class Notifiers:
+    """Tell several notifiers (Slack and PagerDuty), in the same transaction, in order."""
+
+    def __init__(self, *notifiers: Notifier) -> None:
+        self.notifiers = notifiers
+
+    def incident_opened(
+        self, session: Session, incident: Incident, *, now: datetime, declared: bool
+    ) -> None:
+        """Tell each notifier about a new incident."""
+        for notifier in self.notifiers:
+            notifier.incident_opened(session, incident, now=now, declared=declared)
+
+    def incident_changed(self, session: Session, incident: Incident, *, now: datetime) -> None:
+        """Tell each notifier about a change."""
+        for notifier in self.notifiers:
+            notifier.incident_changed(session, incident, now=now)
+
+    def postmortem_finished(
+        self, session: Session, incident: Incident, *, now: datetime, digest: str
+    ) -> None:
+        """Tell each notifier about a finished postmortem."""
+        for notifier in self.notifiers:
+            notifier.postmortem_finished(session, incident, now=now, digest=digest)
+
+    def stakeholder_update(
+        self, session: Session, incident: Incident, *, now: datetime, channel: str,
+        message: dict[str, Any],
+    ) -> None:  # fmt: skip
+        """Tell each notifier about a stakeholder summary."""
+        for notifier in self.notifiers:
+            notifier.stakeholder_update(
+                session, incident, now=now, channel=channel, message=message
+            )

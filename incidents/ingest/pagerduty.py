@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -163,6 +164,51 @@ def _summary(reference: Any) -> str | None:
     """Return a PagerDuty reference's ``summary`` (it may be null or absent)."""
     value = reference.get("summary") if isinstance(reference, Mapping) else None
     return value if isinstance(value, str) and value else None
+
+
+SYNC_TYPES = frozenset(
+    {"incident.triggered", "incident.reopened", "incident.acknowledged", "incident.resolved",
+     "incident.reassigned"}
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class SyncEvent:
+    """What a PagerDuty incident event says about an incident we may have paged."""
+
+    event_type: str
+    pagerduty_id: str
+    incident_key: str | None
+    occurred_at: datetime
+    agent: str | None
+    assignees: tuple[str, ...]
+
+
+def sync_event(payload: Any) -> SyncEvent | None:
+    """Read the facts two-way sync needs; None for events it does not use or cannot read."""
+    event = payload.get("event") if isinstance(payload, Mapping) else None
+    if not isinstance(event, Mapping) or event.get("event_type") not in SYNC_TYPES:
+        return None
+    data = event.get("data")
+    if not isinstance(data, Mapping) or not isinstance(data.get("id"), str):
+        return None
+    try:
+        occurred_at = parse_time(event.get("occurred_at"), field_name="event.occurred_at")
+    except InvalidInput:
+        return None
+    if occurred_at is None:
+        return None
+    key = data.get("incident_key")
+    assignees = data.get("assignees")
+    names = [_summary(a) for a in assignees] if isinstance(assignees, list) else []
+    return SyncEvent(
+        event_type=str(event["event_type"]),
+        pagerduty_id=str(data["id"]),
+        incident_key=key if isinstance(key, str) and key else None,
+        occurred_at=occurred_at,
+        agent=_summary(event.get("agent")),
+        assignees=tuple(name for name in names if name),
+    )
 
 
 ADAPTER = Adapter(source=SOURCE, verify=verify, parse=parse, delivery_key=delivery_key)

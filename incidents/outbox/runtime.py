@@ -9,8 +9,9 @@ from contextlib import contextmanager
 from sqlalchemy import Engine
 
 from incidents.config import Settings
-from incidents.flows.ports import NULL_NOTIFIER, Clock, Notifier
+from incidents.flows.ports import NULL_NOTIFIER, Clock, Notifier, Notifiers
 from incidents.outbox.worker import AfterHook, Handler, Tick, Worker
+from incidents.paging.notifier import paging_configured
 
 
 def slack_configured(settings: Settings) -> bool:
@@ -19,12 +20,19 @@ def slack_configured(settings: Settings) -> bool:
 
 
 def build_notifier(settings: Settings) -> Notifier:
-    """Return the notifier for these settings."""
-    if not slack_configured(settings):
-        return NULL_NOTIFIER
-    from incidents.slack.effects import SlackNotifier  # imported only when Slack is on
+    """Return the notifier for these settings: Slack and PagerDuty when configured."""
+    notifiers: list[Notifier] = []
+    if slack_configured(settings):
+        from incidents.slack.effects import SlackNotifier  # imported only when Slack is on
 
-    return SlackNotifier(settings)
+        notifiers.append(SlackNotifier(settings))
+    if paging_configured(settings):
+        from incidents.paging.notifier import PagerNotifier
+
+        notifiers.append(PagerNotifier(settings))
+    if not notifiers:
+        return NULL_NOTIFIER
+    return notifiers[0] if len(notifiers) == 1 else Notifiers(*notifiers)
 
 
 def build_worker(engine: Engine, *, settings: Settings, clock: Clock) -> Worker:
@@ -33,13 +41,18 @@ def build_worker(engine: Engine, *, settings: Settings, clock: Clock) -> Worker:
     after: dict[str, AfterHook] = {}
     ticks: list[Tick] = []
     if slack_configured(settings):
-        from incidents.slack import effects, notifier, reminders
+        from incidents.slack import effects, notifier, oncall, reminders
 
         client = notifier.slack_client(settings)
         handlers |= notifier.slack_handlers(client)
         handlers |= effects.card_handlers(engine, client, settings=settings, clock=clock)
         after |= effects.after_hooks(settings, clock)
         ticks.append(reminders.reminder_tick(settings))
+        handlers |= oncall.invite_oncall_handler(client, settings)
+    if paging_configured(settings):
+        from incidents.paging.delivery import pagerduty_handlers
+
+        handlers |= pagerduty_handlers(engine, settings)
     return Worker(
         engine, handlers=handlers, settings=settings, clock=clock, after=after, ticks=ticks
     )

@@ -24,7 +24,7 @@ from incidents.errors import InvalidInput, NotFound
 from incidents.flows import edits, metrics, queries
 from incidents.flows import incidents as flows
 from incidents.flows.filters import incident_filter, metrics_query
-from incidents.slack import grammar, impact_summary
+from incidents.slack import grammar, impact_summary, oncall
 from incidents.slack.blocks import slack_date
 from incidents.slack.context import Context
 from incidents.store.models import Incident
@@ -38,8 +38,6 @@ def run(command: grammar.Command, ctx: Context) -> str:
     """Carry out a parsed command and return the answer text."""
     if command.verb == "help":
         return grammar.HELP
-    if command.verb == "oncall":
-        return "PagerDuty is not configured yet, so on-call is unknown."
     if command.verb in FORMS:  # opened as a form by the app; never answered as text
         return f"Run `/incident {command.verb}` to open its form."
     with Session(ctx.engine, expire_on_commit=False) as session:
@@ -49,6 +47,8 @@ def run(command: grammar.Command, ctx: Context) -> str:
             return _list(ctx, session)
         if command.verb == "metrics":
             return _metrics(command, ctx, session)
+        if command.verb == "oncall":
+            return _oncall(command, ctx, session)
         ref = _incident_ref(command, ctx, session)
         return _on_incident(command, ref, ctx, session)
 
@@ -125,14 +125,19 @@ def _incident_ref(command: grammar.Command, ctx: Context, session: Session) -> s
     """Return the incident named in the command, or the one whose channel this is."""
     if command.incident:
         return command.incident
-    found = session.exec(
+    found = _channel_incident(ctx, session)
+    if found is None:
+        raise NotFound("name the incident, e.g. `/incident ack #42`, or run this in its channel")
+    return str(found.id)
+
+
+def _channel_incident(ctx: Context, session: Session) -> Incident | None:
+    """Return the incident whose channel the command was typed in, if any."""
+    return session.exec(
         select(Incident)
         .where(Incident.slack_channel == ctx.channel_id)
         .order_by(col(Incident.id).desc())
     ).first()
-    if found is None:
-        raise NotFound("name the incident, e.g. `/incident ack #42`, or run this in its channel")
-    return str(found.id)
 
 
 def _status(incident: Incident, ctx: Context) -> str:
@@ -151,6 +156,13 @@ def _status(incident: Incident, ctx: Context) -> str:
     impact = (incident.mitigated_at or ctx.clock.now()) - incident.impact_started_at
     lines.append(f"customers affected for {format_duration(max(impact, timedelta(0)))}")
     return "\n".join(lines)
+
+
+def _oncall(command: grammar.Command, ctx: Context, session: Session) -> str:
+    """Say who is on call for the named service, else for this channel's incident."""
+    incident = None if command.argument else _channel_incident(ctx, session)
+    service = oncall.service_of(command.argument, incident)
+    return oncall.oncall_answer(service, client=ctx.client, settings=ctx.settings)
 
 
 def _list(ctx: Context, session: Session) -> str:

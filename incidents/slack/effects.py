@@ -18,6 +18,7 @@ from slack_sdk import WebClient
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from incidents.catalog import load_catalog
 from incidents.config import Settings
 from incidents.domain.refs import incident_key
 from incidents.domain.severity import Severity
@@ -26,6 +27,7 @@ from incidents.flows.ports import Clock
 from incidents.outbox.worker import AfterHook, Delivery, Handler
 from incidents.slack import notifier
 from incidents.slack.blocks import IncidentCard, card_text, incident_card
+from incidents.slack.oncall import INVITE_ONCALL
 from incidents.store import incidents as incident_store
 from incidents.store import outbox
 from incidents.store.models import Incident
@@ -146,6 +148,10 @@ def _queue_follow_ups(
         messages.append(
             (notifier.INVITE, f"invite:{incident.id}", {"channel": channel, "users": people})
         )
+    oncall_of = _oncall_service(incident, settings)
+    if oncall_of is not None:
+        messages.append((INVITE_ONCALL, f"invite-oncall:{incident.id}",
+                         {"channel": channel, "service": oncall_of}))  # fmt: skip
     if settings.slack_channel:
         text = f":rotating_light: {key} {incident.severity}: {incident.title} — join <#{channel}>"
         messages.append((notifier.POST_MESSAGE, f"announce:{incident.id}",
@@ -153,6 +159,17 @@ def _queue_follow_ups(
     for topic, message_key, payload in messages:
         outbox.add_message(session, topic=topic, key=message_key, payload=payload, now=now,
                            incident_id=incident.id)  # fmt: skip
+
+
+def _oncall_service(incident: Incident, settings: Settings) -> str | None:
+    """Return the catalog entry whose PagerDuty on-call joins the channel, if there is one."""
+    if settings.pagerduty_api_token is None:
+        return None
+    catalog = load_catalog(settings.runbooks_dir)
+    for name in (incident.model, incident.service):
+        if name and catalog.pagerduty_service(name):
+            return name
+    return None
 
 
 def card_handlers(

@@ -17,7 +17,7 @@ HELP = """\
 • `ack` · `mitigate [note]` · `resolve [note]` — move the incident on
 • `sev <1-4>` · `lead @user` · `note <text>` · `started <time>` — edit it (time in your timezone)
 • `status` — the incident's card · `list` — open incidents
-• `oncall` — who is on call · `metrics [30d]` — MTTx medians
+• `oncall [service]` — who is on call (PagerDuty) · `metrics [30d]` — MTTx medians
 • `impact` — business-impact inputs (a form) · `summary` — post the stakeholder summary
 • `postmortem` — start or resume the guided 5 Whys
 • `help` — this text

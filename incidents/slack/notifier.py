@@ -172,10 +172,14 @@ def _find_channel(client: WebClient, name: str) -> str | None:
 def _invite(client: WebClient, delivery: Delivery) -> dict[str, Any]:
     """Invite users to a channel; people already there are fine."""
     payload = delivery.payload
-    users = ",".join(payload["users"])
+    invite(client, channel=payload["channel"], users=payload["users"])
+    return {"channel": payload["channel"], "users": payload["users"]}
+
+
+def invite(client: WebClient, *, channel: str, users: list[str]) -> None:
+    """Invite users to a channel; people already there are fine."""
     try:
-        _call(lambda: client.conversations_invite(channel=payload["channel"], users=users))
+        _call(lambda: client.conversations_invite(channel=channel, users=",".join(users)))
     except DeliveryFailed as failure:
         if "already_in_channel" not in failure.message:
             raise
-    return {"channel": payload["channel"], "users": payload["users"]}

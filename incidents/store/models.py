@@ -72,7 +72,12 @@ class Incident(SQLModel, table=True):
     slack_channel: str | None = Field(default=None, sa_type=SafeString(100))
     slack_card_ts: str | None = Field(default=None, sa_type=SafeString(32))
     impact: dict[str, Any] | None = Field(default=None, sa_type=JSON)
-    pagerduty_incident_id: str | None = Field(default=None, sa_type=SafeString(100))
+    pagerduty_incident_id: str | None = Field(default=None, sa_type=SafeString(100), index=True)
+    # What PagerDuty was last told (triggered/acknowledged/resolved; None: never paged), and
+    # the catalog service whose routing key paged it ("" for the default key): acknowledge
+    # and resolve must reach PagerDuty through the same routing key as the trigger.
+    pagerduty_status: str | None = Field(default=None, sa_type=SafeString(16))
+    pagerduty_routing: str | None = Field(default=None, sa_type=SafeString(200))
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 

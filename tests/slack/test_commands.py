@@ -167,7 +167,8 @@ def test_list_metrics_help_oncall_and_usage_lines(slack):
     assert "MTTx medians" in text_of(client.command("metrics 30d"))
     assert "`declare [sev1-4] <title>`" in text_of(client.command("help"))
     assert "`declare [sev1-4] <title>`" in text_of(client.command(""))
-    assert "not configured" in text_of(client.command("oncall"))
+    assert "usage: `/incident oncall <service>`" in text_of(client.command("oncall"))
+    assert "PagerDuty is not configured" in text_of(client.command("oncall checkout"))
     usage = [
         ("dance", "unknown command"),
         ("sev 9 #1", "usage"),
