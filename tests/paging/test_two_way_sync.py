@@ -9,12 +9,15 @@ import hmac
 import json
 from typing import Any
 
+import httpx2
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
 from incidents.api.app import create_app
 from incidents.config import Settings
+from incidents.outbox.worker import Worker
+from incidents.paging.delivery import pagerduty_handlers
 from incidents.store.models import Incident, OutboxMessage, TimelineEntry
 from tests.payloads import load
 
@@ -157,3 +160,34 @@ def test_on_call_without_an_api_token_is_503_naming_the_setting(api):
     answer = api.get("/api/oncall", params={"service": "checkout"})
     assert answer.status_code == 503
     assert "INCIDENTS_PAGERDUTY_API_TOKEN" in answer.json()["detail"]
+
+
+def test_a_catalog_routing_key_pages_its_service_through_that_key(
+    database_url, engine, clock, tmp_path
+):
+    catalog_key = "C4TAL0GKEY0123456789abcdefABCDEF"
+    (tmp_path / "catalog.yaml").write_text(
+        f"services:\n  checkout:\n    pagerduty_routing_key: {catalog_key}\n", encoding="utf-8"
+    )
+    settings = Settings(database_url=database_url, runbooks_dir=tmp_path)
+    sent: list[dict[str, Any]] = []
+
+    def pagerduty(request: httpx2.Request) -> httpx2.Response:
+        sent.append(json.loads(request.content))
+        return httpx2.Response(202, json={"status": "success", "dedup_key": "INC-1"})
+
+    app = create_app(settings, engine=engine, clock=clock, run_worker=False)
+    with TestClient(app) as client:
+        client.post(
+            "/api/incidents", json={"title": "a", "severity": "SEV1", "service": "checkout"}
+        )
+        client.post("/api/incidents", json={"title": "b", "severity": "SEV1", "service": "search"})
+    assert pages(engine) == [(1, "trigger")], "no key for search: not paged"
+    assert incident(engine).pagerduty_routing == "checkout"
+    handler = pagerduty_handlers(engine, settings, transport=httpx2.MockTransport(pagerduty))
+    worker = Worker(engine, handlers=handler, settings=settings, clock=clock)
+    while worker.run_once():
+        pass
+    assert [(body["routing_key"], body["event_action"]) for body in sent] == [
+        (catalog_key, "trigger")
+    ]
