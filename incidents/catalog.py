@@ -18,7 +18,7 @@ from incidents.errors import InvalidInput
 SECTIONS = ("services", "models")
 ENTRY_FIELDS = frozenset(
     {"owner", "slack_channel", "stakeholder_channel", "pagerduty_service",
-     "pagerduty_routing_key", "impact", "description"}
+     "pagerduty_routing_key", "impact", "description", "slice_weights"}
 )  # fmt: skip
 IMPACT_META = frozenset({"model", "currency"})
 _PROBE = datetime(2026, 1, 1, tzinfo=UTC)
@@ -74,6 +74,11 @@ class Catalog:
             if service_id:
                 return str(service_id)
         return None
+
+    def slice_weights(self, model: str | None) -> dict[str, dict[str, float]] | None:
+        """Return the model's traffic share per slice dimension and value, if known."""
+        weights = self.models.get(model or "", {}).get("slice_weights")
+        return weights if isinstance(weights, dict) else None
 
     def impact_defaults(self, *, service: str | None, model: str | None) -> dict[str, Any] | None:
         """Return the impact defaults of the model, else of the service."""
@@ -148,6 +153,8 @@ def _entries(section: str, node: yaml.Node, problems: list[Problem]) -> dict[str
                 problems.append(_at(field_key, f"{where}.{field_key.value}", "unknown field"))
             elif field_key.value == "impact":
                 _check_impact(f"{where}.impact", field_value, problems)
+            elif field_key.value == "slice_weights":
+                _check_weights(f"{where}.slice_weights", field_value, problems)
         entries[key_node.value] = entry
     return entries
 
@@ -169,6 +176,25 @@ def _check_impact(where: str, node: yaml.Node, problems: list[Problem]) -> None:
         problems.append(_at(target, where, exc.message))
     except (TypeError, ValueError) as exc:
         problems.append(_at(node, where, f"numbers expected: {exc}"))
+
+
+def _check_weights(where: str, node: yaml.Node, problems: list[Problem]) -> None:
+    """Validate slice weights: dimension → value → share of traffic in [0, 1]."""
+    if not isinstance(node, yaml.MappingNode):
+        problems.append(_at(node, where, "expected dimension: {value: share, ...}"))
+        return
+    for dimension, values in node.value:
+        if not isinstance(values, yaml.MappingNode):
+            problems.append(_at(values, f"{where}.{dimension.value}", "expected value: share"))
+            continue
+        for value, share in values.value:
+            try:
+                number = float(share.value)
+            except (TypeError, ValueError):
+                number = -1.0
+            if not 0 <= number <= 1:
+                problems.append(_at(share, f"{where}.{dimension.value}.{value.value}",
+                                    "a share of traffic between 0 and 1"))  # fmt: skip
 
 
 def _at(node: yaml.Node, where: str, message: str) -> Problem:

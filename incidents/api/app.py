@@ -18,6 +18,7 @@ from incidents.api.routers import (
     metrics,
     oncall,
     outbox,
+    overrides,
     postmortems,
     slack,
     webhooks,
@@ -31,6 +32,7 @@ from incidents.outbox.runtime import (
     build_worker,
     slack_configured,
 )
+from incidents.paging.notifier import paging_configured
 from incidents.store.db import build_engine
 from incidents.store.migrate import head_revision
 
@@ -49,12 +51,13 @@ def create_app(
 ) -> FastAPI:
     """Build the HTTP app for `settings`; tests pass their own engine and clock.
 
-    The outbox worker runs inside the app (a thread) when Slack is configured, unless
-    ``run_worker`` is False (then run ``incidents worker`` as separate processes).
+    The outbox worker runs inside the app (a thread) when Slack or PagerDuty is configured,
+    unless ``run_worker`` is False (then run ``incidents worker`` as separate processes).
     """
     engine = engine or build_engine(settings.database_url)
     clock = clock or SystemClock()
-    in_process = slack_configured(settings) if run_worker is None else run_worker
+    needed = slack_configured(settings) or paging_configured(settings)
+    in_process = needed if run_worker is None else run_worker
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -81,6 +84,7 @@ def create_app(
     app.include_router(postmortems.router)
     app.include_router(outbox.router)
     app.include_router(oncall.router)
+    app.include_router(overrides.router)
     app.include_router(slack.router)
     app.include_router(events_v2.router)  # before the generic /webhooks/{source}
     app.include_router(webhooks.router)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from incidents.api.override_schemas import OverrideOut
 from incidents.domain.impact import Range
 from incidents.domain.lifecycle import Durations
 from incidents.domain.refs import incident_key
@@ -175,7 +176,7 @@ class IncidentOut(IncidentSummaryOut):
     runbook: str | None
     slack_channel: str | None
     pagerduty_incident_id: str | None
-    overrides: list[dict[str, Any]] = Field(default_factory=list)
+    overrides: list[OverrideOut] = Field(default_factory=list)
     impact: dict[str, Any] | None = None
     created_at: datetime
     updated_at: datetime
@@ -195,6 +196,14 @@ class IncidentOut(IncidentSummaryOut):
             runbook=incident.runbook,
             slack_channel=incident.slack_channel,
             pagerduty_incident_id=incident.pagerduty_incident_id,
+            overrides=[
+                OverrideOut.of(
+                    o,
+                    now=now or incident.updated_at,
+                    incident_resolved=incident.status == "resolved",
+                )
+                for o in detail.overrides
+            ],  # fmt: skip
             created_at=incident.created_at,
             updated_at=incident.updated_at,
         )

@@ -29,3 +29,6 @@ class TimelineKind(StrEnum):
     POSTMORTEM = "postmortem"
     IMPACT_SET = "impact_set"
     SUMMARY_POSTED = "summary_posted"
+    OVERRIDE_APPLIED = "override_applied"
+    OVERRIDE_ENDED = "override_ended"
+    SLICE_SCAN = "slice_scan"

@@ -25,6 +25,7 @@ from incidents.domain.timeline import TimelineKind
 from incidents.errors import OrderingViolation
 from incidents.flows.ports import NULL_NOTIFIER, Clock, Notifier
 from incidents.store import incidents as store
+from incidents.store import overrides as override_store
 from incidents.store.models import Incident, TimelineEntry
 
 EVENT_KIND: dict[Event, TimelineKind] = {
@@ -166,6 +167,8 @@ def change_status(
         text=note,
         data={"status": outcome.status.value, "changes": changes_as_data(outcome.changes)},
     )
+    if event is Event.RESOLVE and incident.id is not None:
+        override_store.end_all_for(session, incident.id, reason="resolved", now=now, actor=actor)
     notifier.incident_changed(session, incident, now=now)
     session.commit()
     return incident

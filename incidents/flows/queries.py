@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlmodel import Session
 
@@ -12,8 +12,9 @@ from incidents.domain.lifecycle import Durations, ImpactSource, durations
 from incidents.errors import InvalidInput
 from incidents.flows.incidents import timestamps_of
 from incidents.store import incidents as store
+from incidents.store import overrides as override_store
 from incidents.store.incidents import IncidentFilter
-from incidents.store.models import AlertRecord, Incident, TimelineEntry
+from incidents.store.models import AlertRecord, Incident, Override, TimelineEntry
 
 MAX_ID_DIGITS = 18  # fits a 64-bit integer column
 
@@ -25,6 +26,7 @@ class IncidentDetail:
     incident: Incident
     durations: Durations
     alerts: list[AlertRecord]
+    overrides: list[Override] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +48,9 @@ def show_incident(ref: str | int, *, session: Session) -> IncidentDetail:
     """Return one incident with its durations and alerts."""
     incident = store.get_incident(session, ref)
     alerts = store.list_alerts(session, _id(incident))
-    return IncidentDetail(incident=incident, durations=durations_of(incident), alerts=alerts)
+    overrides = override_store.listed(session, model=None, incident_id=_id(incident))
+    return IncidentDetail(incident=incident, durations=durations_of(incident), alerts=alerts,
+                          overrides=overrides)  # fmt: skip
 
 
 def list_incidents(

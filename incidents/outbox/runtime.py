@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from sqlalchemy import Engine
 
 from incidents.config import Settings
+from incidents.flows.overrides import end_due as end_due_overrides
 from incidents.flows.ports import NULL_NOTIFIER, Clock, Notifier, Notifiers
 from incidents.outbox.worker import AfterHook, Handler, Tick, Worker
 from incidents.paging.notifier import paging_configured
@@ -39,7 +40,7 @@ def build_worker(engine: Engine, *, settings: Settings, clock: Clock) -> Worker:
     """Return a worker with every configured handler (Slack when a token is set)."""
     handlers: dict[str, Handler] = {}
     after: dict[str, AfterHook] = {}
-    ticks: list[Tick] = []
+    ticks: list[Tick] = [end_due_overrides]
     if slack_configured(settings):
         from incidents.slack import effects, notifier, oncall, reminders
 

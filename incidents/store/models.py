@@ -167,6 +167,31 @@ class OutboxMessage(SQLModel, table=True):
     delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
+class Override(SQLModel, table=True):
+    """A routing override: send one model's slice to a fallback, manual review or a block
+    while an incident lasts (DESIGN §9); a serving layer polls the active ones."""
+
+    __tablename__ = "overrides"
+    __table_args__ = (Index("ix_overrides_model_ended_at", "model", "ended_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("incidents.id"), nullable=False, index=True)
+    )
+    model: str = Field(sa_type=SafeString(200))
+    slice: dict[str, str] = Field(default_factory=dict, sa_type=JSON)
+    slice_key: str = Field(sa_type=SafeString(500))
+    action: str = Field(sa_type=SafeString(16))
+    target: str | None = Field(default=None, sa_type=SafeString(200))
+    traffic_share: float | None = None
+    created_by: str | None = Field(default=None, sa_type=SafeString(200))
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    ended_reason: str | None = Field(default=None, sa_type=SafeString(16))
+    ended_by: str | None = Field(default=None, sa_type=SafeString(200))
+
+
 class Postmortem(SQLModel, table=True):
     """An incident's postmortem: the problem, the 5 Whys chain's state, who and when."""
 
