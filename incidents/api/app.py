@@ -21,6 +21,7 @@ from incidents.api.routers import (
     overrides,
     postmortems,
     slack,
+    slices,
     webhooks,
 )
 from incidents.api.telemetry import MetricsMiddleware, Telemetry
@@ -85,6 +86,7 @@ def create_app(
     app.include_router(outbox.router)
     app.include_router(oncall.router)
     app.include_router(overrides.router)
+    app.include_router(slices.router)
     app.include_router(slack.router)
     app.include_router(events_v2.router)  # before the generic /webhooks/{source}
     app.include_router(webhooks.router)

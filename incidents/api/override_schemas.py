@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from incidents.domain.refs import incident_key
+from incidents.flows.overrides import guard_rail
 from incidents.store.models import Override
 
 
@@ -60,20 +61,6 @@ class OverrideOut(BaseModel):
             created_at=override.created_at, expires_at=override.expires_at,
             ended_at=override.ended_at, ended_reason=override.ended_reason, active=active,
         )  # fmt: skip
-
-
-def guard_rail(override: Override) -> str:
-    """Say how much traffic the override moves, or that nobody knows (check it yourself)."""
-    if override.traffic_share is None:
-        return (
-            f"the catalog has no slice weights for {override.model}: check how much traffic "
-            f"{override.slice_key} carries and that the {override.action} path can take it"
-        )
-    dimensions = "" if len(override.slice) == 1 else " (dimensions assumed independent)"
-    return (
-        f"reroutes about {override.traffic_share:.1%} of {override.model} traffic{dimensions}; "
-        f"watch the global SLI without these slices and the {override.action} capacity"
-    )
 
 
 class OverrideListOut(BaseModel):

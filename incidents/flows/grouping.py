@@ -21,11 +21,13 @@ from incidents.domain.severity import Severity
 from incidents.domain.timeline import TimelineKind
 from incidents.flows.incidents import changes_as_data, timestamps_of
 from incidents.flows.settle import acknowledge_from_source, note, raise_severity, settle, worst
+from incidents.runbooks import URL_MAX, labels_of_incident, link_for
 from incidents.store import incidents as store
 from incidents.store import intake as intake_store
 from incidents.store.models import AlertRecord, Incident
 
 TITLE_MAX = 300
+WEB_LINK = ("http://", "https://")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +51,7 @@ def apply_group(
     if incident is None and firing:
         incident = _reopen(first, now=now, settings=settings, session=session)
         if incident is None:
-            incident, opened = _open(firing, now=now, session=session), True
+            incident, opened = _open(firing, now=now, settings=settings, session=session), True
     if incident is None:
         return None  # resolved or acknowledged alerts of a group we have no open incident for
     for alert in alerts:
@@ -63,7 +65,9 @@ def apply_group(
     return GroupOutcome(incident, opened)
 
 
-def _open(firing: Sequence[Alert], *, now: datetime, session: Session) -> Incident:
+def _open(
+    firing: Sequence[Alert], *, now: datetime, settings: Settings, session: Session
+) -> Incident:
     """Open an incident for a new group: detection is the earliest alert start."""
     earliest = min(firing, key=lambda alert: alert.starts_at)
     detected_at = earliest.starts_at
@@ -90,6 +94,7 @@ def _open(firing: Sequence[Alert], *, now: datetime, session: Session) -> Incide
         created_at=now,
         updated_at=now,
     )
+    incident.runbook = _runbook(incident, firing, settings=settings)
     store.add_incident(session, incident)
     text = f"{incident_key(_id(incident))} opened by {earliest.source}: {incident.title}"
     note(
@@ -102,6 +107,19 @@ def _open(firing: Sequence[Alert], *, now: datetime, session: Session) -> Incide
         data={"source": earliest.source, "group_key": earliest.group_key},
     )
     return incident
+
+
+def _runbook(incident: Incident, firing: Sequence[Alert], *, settings: Settings) -> str | None:
+    """Link the runbook an alert names itself (its rule's author chose it: Alertmanager's
+    ``runbook_url``, a link called "runbook"), else the best match in the runbooks folder."""
+    ordered = sorted(firing, key=lambda alert: alert.starts_at)
+    for alert in ordered:
+        for link in alert.links:
+            href = link.href.strip()
+            if link.text.lower() == "runbook" and href.startswith(WEB_LINK) and len(href) <= URL_MAX:
+                return href
+    labels = labels_of_incident(incident, [alert.labels for alert in ordered])
+    return link_for(labels, runbooks_dir=settings.runbooks_dir, public_url=settings.public_url)
 
 
 def _reopen(

@@ -141,6 +141,20 @@ def describe(override: Override) -> str:
     return f"{override.model} {override.slice_key} → {override.action}{target}{share}"
 
 
+def guard_rail(override: Override) -> str:
+    """Say how much traffic the override moves, or that nobody knows (check it yourself)."""
+    if override.traffic_share is None:
+        return (
+            f"the catalog has no slice weights for {override.model}: check how much traffic "
+            f"{override.slice_key} carries and that the {override.action} path can take it"
+        )
+    dimensions = "" if len(override.slice) == 1 else " (dimensions assumed independent)"
+    return (
+        f"reroutes about {override.traffic_share:.1%} of {override.model} traffic{dimensions}; "
+        f"watch the global SLI without these slices and the {override.action} capacity"
+    )
+
+
 def _iso(value: datetime | None) -> str | None:
     """Return an ISO time for timeline data."""
     return value.isoformat() if value else None

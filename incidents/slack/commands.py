@@ -14,14 +14,15 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlmodel import Session, col, select
 
+from incidents.catalog import load_catalog
 from incidents.domain.humanize import format_duration
 from incidents.domain.lifecycle import Event
 from incidents.domain.metrics import METRICS
 from incidents.domain.refs import incident_key
 from incidents.domain.severity import parse_severity
-from incidents.domain.timeinput import parse_human_time
+from incidents.domain.timeinput import parse_duration, parse_human_time
 from incidents.errors import InvalidInput, NotFound
-from incidents.flows import edits, metrics, queries
+from incidents.flows import edits, metrics, overrides, queries
 from incidents.flows import incidents as flows
 from incidents.flows.filters import incident_filter, metrics_query
 from incidents.slack import grammar, impact_summary, oncall
@@ -66,11 +67,35 @@ def _on_incident(command: grammar.Command, ref: str, ctx: Context, session: Sess
         return f"Noted on {ref}."
     if command.verb == "summary":
         return impact_summary.post_summary(ref, ctx, session)
+    if command.verb == "override":
+        return _override(command, ref, ctx, session)
     if command.verb == "status":
         return _status(queries.show_incident(ref, session=session).incident, ctx)
     values = _edit_values(command, ctx)
     incident = edits.edit_incident(ref, values=values, actor=ctx.user_id, **common)
     return f"{_key(incident)} updated: {', '.join(values)}."
+
+
+def _override(command: grammar.Command, ref: str, ctx: Context, session: Session) -> str:
+    """Route a slice elsewhere (mitigating the incident) and say how much traffic moves."""
+    spec = grammar.override_spec(command.argument)
+    now = ctx.clock.now()
+    expires_at = now + parse_duration(spec.lasting) if spec.lasting else None
+    request = overrides.OverrideRequest(action=spec.action, slice=spec.slice, target=spec.target,
+                                        expires_at=expires_at, actor=ctx.user_id)  # fmt: skip
+    override = overrides.apply_override(ref, request,
+                                        catalog=load_catalog(ctx.settings.runbooks_dir),
+                                        session=session, clock=ctx.clock,
+                                        notifier=ctx.notifier)  # fmt: skip
+    incident = queries.show_incident(override.incident_id, session=session).incident
+    lines = [
+        f"{_key(incident)} override #{override.id}: {overrides.describe(override)}.",
+        f"Guard rail: {overrides.guard_rail(override)}.",
+        f"{_key(incident)} is {incident.status}.",
+    ]
+    if expires_at:
+        lines.append(f"It ends by itself at {slack_date(expires_at)}.")
+    return "\n".join(lines)
 
 
 def _edit_values(command: grammar.Command, ctx: Context) -> dict[str, Any]:

@@ -19,12 +19,15 @@ HELP = """\
 • `status` — the incident's card · `list` — open incidents
 • `oncall [service]` — who is on call (PagerDuty) · `metrics [30d]` — MTTx medians
 • `impact` — business-impact inputs (a form) · `summary` — post the stakeholder summary
+• `override language=de,es,fr -> manual-review [for 4h]` — route a slice elsewhere
+  (`fallback[:target]`, `manual-review[:queue]`, `block`); mitigates the incident
 • `postmortem` — start or resume the guided 5 Whys
 • `help` — this text
 In an incident channel the incident is implied; elsewhere add `#42` or `INC-42`."""
 
 VERBS = ("declare", "ack", "mitigate", "resolve", "sev", "lead", "note", "started", "status",
-         "list", "oncall", "metrics", "postmortem", "impact", "summary", "help")  # fmt: skip
+         "list", "oncall", "metrics", "postmortem", "impact", "summary", "override",
+         "help")  # fmt: skip
 TAKES_INCIDENT = frozenset(
     {
         "ack",
@@ -38,6 +41,7 @@ TAKES_INCIDENT = frozenset(
         "postmortem",
         "impact",
         "summary",
+        "override",
     }
 )
 NEEDS_ARGUMENT = {
@@ -45,6 +49,7 @@ NEEDS_ARGUMENT = {
     "lead": "lead @user",
     "note": "note <text>",
     "started": "started <time>, e.g. started 14:05 or started 20m ago",
+    "override": "override <slice> -> <target>, e.g. override language=de,es,fr -> manual-review",
 }
 _REF = re.compile(r"^(#\d+|inc-\d+)$", re.IGNORECASE)
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
@@ -85,10 +90,48 @@ def _check(verb: str, argument: str) -> None:
     """Validate the argument of verbs with a fixed shape."""
     if verb == "sev" and not _SEVERITY.match(argument):
         raise InvalidInput("usage: `/incident sev <1-4>`", fields=["argument"])
+    if verb == "override":
+        override_spec(argument)
     if verb == "lead" and not _MENTION.match(argument):
         raise InvalidInput(
             "usage: `/incident lead @user` (mention the person)", fields=["argument"]
         )
+
+
+@dataclass(frozen=True, slots=True)
+class OverrideSpec:
+    """A parsed ``override`` argument."""
+
+    slice: dict[str, str]
+    action: str
+    target: str | None
+    lasting: str | None  # a duration such as "4h", when given
+
+
+_ACTIONS = {"manual-review": "manual_review", "manual_review": "manual_review",
+            "fallback": "fallback", "block": "block"}  # fmt: skip
+_PAIR = re.compile(r"^([A-Za-z0-9_.-]{1,64})=(\S{1,200})$")
+
+
+def override_spec(argument: str) -> OverrideSpec:
+    """Read ``language=de,es,fr -> manual-review[:queue] [for 4h]``."""
+    usage = f"usage: `/incident {NEEDS_ARGUMENT['override']}`"
+    left, arrow, right = argument.replace("→", "->").partition("->")
+    pairs = [_PAIR.match(word) for word in left.split()]
+    words = right.split()
+    if not arrow or not pairs or not all(pairs) or not words:
+        raise InvalidInput(usage, fields=["argument"])
+    lasting = None
+    if len(words) == 3 and words[1].lower() == "for":  # noqa: PLR2004 — "<target> for <time>"
+        lasting, words = words[2], words[:1]
+    if len(words) != 1:
+        raise InvalidInput(usage, fields=["argument"])
+    name, _colon, target = words[0].partition(":")
+    action = _ACTIONS.get(name.lower())
+    if action is None:  # any other word names a fallback
+        action, target = "fallback", words[0]
+    found = {m.group(1): m.group(2) for m in pairs if m}
+    return OverrideSpec(slice=found, action=action, target=target or None, lasting=lasting)
 
 
 def mentioned_user(argument: str) -> str:
