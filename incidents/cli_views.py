@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from incidents.domain.humanize import format_duration
-from incidents.domain.refs import incident_key
+from incidents.domain.refs import incident_key, subject
 from incidents.flows.queries import IncidentDetail
 from incidents.store.models import Incident, TimelineEntry
 
@@ -49,7 +49,7 @@ def print_list(console: Console, incidents: Sequence[Incident], *, zone: str) ->
         console.print("no incidents match")
         return
     table = Table(title=f"Incidents (times in {zone})")
-    for header in ("key", "sev", "status", "title", "service/model", "detected"):
+    for header in ("key", "sev", "status", "title", "service/model · slice", "detected"):
         table.add_column(header)
     for incident in incidents:
         table.add_row(
@@ -57,7 +57,7 @@ def print_list(console: Console, incidents: Sequence[Incident], *, zone: str) ->
             incident.severity,
             f"[{STATUS_STYLE.get(incident.status, '')}]{incident.status}[/]",
             incident.title,
-            incident.service or incident.model or "—",
+            subject(incident.service, incident.model, incident.slice),
             local(incident.detected_at, zone),
         )
     console.print(table)
@@ -72,6 +72,8 @@ def print_detail(console: Console, detail: IncidentDetail, *, zone: str) -> None
         f"— {incident.title}",
         highlight=False,
     )
+    console.print(f"about: {subject(incident.service, incident.model, incident.slice)}",
+                  highlight=False, markup=False)  # fmt: skip
     table = Table(show_header=False, box=None, pad_edge=False)
     for label, name in TIMESTAMP_ROWS:
         value = local(getattr(incident, name), zone)

@@ -38,3 +38,12 @@ def slice_key(slice_: dict[str, str] | None) -> str | None:
     if len(text) <= SLICE_KEY_MAX:
         return text
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def subject(service: str | None, model: str | None, slice_: dict[str, str] | None) -> str:
+    """Name what an incident is about in one short phrase: "chatbot · language=de"."""
+    names = " / ".join(part for part in (service, model) if part) or "—"
+    if not slice_:
+        return names
+    scope = " ".join(f"{name}={slice_[name]}" for name in sorted(slice_))
+    return f"{names} · {scope}"

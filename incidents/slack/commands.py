@@ -18,7 +18,7 @@ from incidents.catalog import load_catalog
 from incidents.domain.humanize import format_duration
 from incidents.domain.lifecycle import Event
 from incidents.domain.metrics import METRICS
-from incidents.domain.refs import incident_key
+from incidents.domain.refs import incident_key, subject
 from incidents.domain.severity import parse_severity
 from incidents.domain.timeinput import parse_duration, parse_human_time
 from incidents.errors import InvalidInput, NotFound
@@ -205,7 +205,16 @@ def _list(ctx: Context, session: Session) -> str:
     page = queries.list_incidents(where=where, limit=LIST_LIMIT, cursor=None, session=session)
     if not page.items:
         return "No open incidents. :tada:"
-    return "\n".join(f"• *{_key(i)}* {i.severity} {i.status} — {i.title}" for i in page.items)
+    return "\n".join(
+        f"• *{_key(i)}* {i.severity} {i.status} — {i.title}{_about(i)}" for i in page.items
+    )
+
+
+def _about(incident: Incident) -> str:
+    """Say which model slice an incident is scoped to, when it is (lists stay short)."""
+    if not incident.slice:
+        return ""
+    return f" ({subject(incident.service, incident.model, incident.slice)})"
 
 
 def _metrics(command: grammar.Command, ctx: Context, session: Session) -> str:

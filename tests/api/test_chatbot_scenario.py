@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
+from typer.testing import CliRunner
 
 from incidents.api.app import create_app
+from incidents.cli import app as cli
 from incidents.config import Settings
 from incidents.store.models import Incident, TimelineEntry
 from tests.fake_slack import TOKEN, fake_slack
@@ -109,3 +111,13 @@ def test_scan_input_errors_name_the_field(world):
     duplicate = scan_body(open_incidents=False)
     duplicate["slices"].append(duplicate["slices"][0])
     assert client.post("/api/slices/scan", json=duplicate).status_code == 422
+
+
+def test_slice_scoped_incidents_say_their_slice_in_lists(world, database_url):
+    client, _clock = world
+    client.post("/api/slices/scan", json=scan_body(open_incidents=True))
+    listed = CliRunner().invoke(cli, ["list"], env={"INCIDENTS_DATABASE_URL": database_url,
+                                                    "COLUMNS": "200"})  # fmt: skip
+    assert listed.exit_code == 0 and "chatbot · language=de" in listed.stdout
+    in_slack = text_of(SlackClient(client).command("list"))
+    assert "(chatbot · language=fr)" in in_slack
