@@ -704,3 +704,29 @@ def catalog_check(
         raise typer.Exit(1)
     out.print(f"{target}: {len(catalog.services)} services, {len(catalog.models)} models, OK",
               highlight=False)  # fmt: skip
+
+
+runbooks_app = typer.Typer(help="Runbooks (runbooks/*.md).", no_args_is_help=True)
+app.add_typer(runbooks_app, name="runbooks")
+
+
+@runbooks_app.command("check")
+def runbooks_check(
+    directory: Annotated[
+        Path | None,
+        typer.Option("--dir", help="Runbooks folder (default: INCIDENTS_RUNBOOKS_DIR)."),
+    ] = None,
+) -> None:
+    """Validate every runbook's front matter; each problem is printed as file:line: message."""
+    from incidents.runbooks import check
+
+    target = directory or _settings().runbooks_dir
+    if not target.is_dir():
+        raise _fail(f"no runbooks folder at {target}")
+    runbooks, problems = check(target)
+    for problem in problems:
+        err.print(str(problem), highlight=False, markup=False)
+    if problems:
+        raise typer.Exit(1)
+    count = f"{len(runbooks)} runbook{'' if len(runbooks) == 1 else 's'}"
+    out.print(f"{target}: {count}, OK", highlight=False, soft_wrap=True)

@@ -22,8 +22,8 @@ def upgrade() -> None:
     """Apply this revision."""
     op.create_table(
         "overrides",
-        sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("incident_id", sa.Integer(), sa.ForeignKey("incidents.id"), nullable=False),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("incident_id", sa.Integer(), nullable=False),
         sa.Column("model", sa.String(length=200), nullable=False),
         sa.Column("slice", sa.JSON(), nullable=False),
         sa.Column("slice_key", sa.String(length=500), nullable=False),
@@ -36,6 +36,10 @@ def upgrade() -> None:
         sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("ended_reason", sa.String(length=16), nullable=True),
         sa.Column("ended_by", sa.String(length=200), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["incident_id"], ["incidents.id"], name=op.f("fk_overrides_incident_id_incidents")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_overrides")),
     )
     op.create_index("ix_overrides_incident_id", "overrides", ["incident_id"])
     op.create_index("ix_overrides_model_ended_at", "overrides", ["model", "ended_at"])

@@ -20,8 +20,10 @@ from incidents.api.routers import (
     outbox,
     overrides,
     postmortems,
+    runbooks,
     slack,
     slices,
+    slos,
     webhooks,
 )
 from incidents.api.telemetry import MetricsMiddleware, Telemetry
@@ -87,6 +89,8 @@ def create_app(
     app.include_router(oncall.router)
     app.include_router(overrides.router)
     app.include_router(slices.router)
+    app.include_router(slos.router)
+    app.include_router(runbooks.router)
     app.include_router(slack.router)
     app.include_router(events_v2.router)  # before the generic /webhooks/{source}
     app.include_router(webhooks.router)

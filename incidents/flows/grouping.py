@@ -116,7 +116,8 @@ def _runbook(incident: Incident, firing: Sequence[Alert], *, settings: Settings)
     for alert in ordered:
         for link in alert.links:
             href = link.href.strip()
-            if link.text.lower() == "runbook" and href.startswith(WEB_LINK) and len(href) <= URL_MAX:
+            named = link.text.lower() == "runbook"
+            if named and href.startswith(WEB_LINK) and len(href) <= URL_MAX:
                 return href
     labels = labels_of_incident(incident, [alert.labels for alert in ordered])
     return link_for(labels, runbooks_dir=settings.runbooks_dir, public_url=settings.public_url)

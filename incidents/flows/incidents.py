@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session
 
+from incidents.config import get_settings
 from incidents.domain.lifecycle import (
     Change,
     Event,
@@ -22,11 +25,14 @@ from incidents.domain.refs import incident_key, slice_key
 from incidents.domain.severity import Severity
 from incidents.domain.timeinput import ensure_not_future
 from incidents.domain.timeline import TimelineKind
-from incidents.errors import OrderingViolation
+from incidents.errors import ConfigError, OrderingViolation
 from incidents.flows.ports import NULL_NOTIFIER, Clock, Notifier
+from incidents.runbooks import labels_of_incident, link_for
 from incidents.store import incidents as store
 from incidents.store import overrides as override_store
 from incidents.store.models import Incident, TimelineEntry
+
+log = logging.getLogger(__name__)
 
 EVENT_KIND: dict[Event, TimelineKind] = {
     Event.ACKNOWLEDGE: TimelineKind.ACKNOWLEDGED,
@@ -71,8 +77,14 @@ def declare(
     session: Session,
     clock: Clock,
     notifier: Notifier = NULL_NOTIFIER,
+    runbooks_dir: Path | None = None,
+    public_url: str | None = None,
 ) -> Incident:
-    """Open a manual incident: detection defaults to now, impact start to detection."""
+    """Open a manual incident: detection defaults to now, impact start to detection.
+
+    The best-matching runbook in `runbooks_dir` is linked under `public_url` (both default to
+    the process settings, ``INCIDENTS_RUNBOOKS_DIR`` and ``INCIDENTS_PUBLIC_URL``).
+    """
     now = clock.now()
     ensure_not_future(
         {
@@ -90,9 +102,9 @@ def declare(
             reported_at=now,
         )
     )
-    incident = store.add_incident(
-        session, _new_incident(declaration, detected_at, now=now, source=impact_source)
-    )
+    incident = _new_incident(declaration, detected_at, now=now, source=impact_source)
+    incident.runbook = _runbook(incident, runbooks_dir=runbooks_dir, public_url=public_url)
+    incident = store.add_incident(session, incident)
     record_entry(
         session,
         incident,
@@ -106,6 +118,22 @@ def declare(
     notifier.incident_opened(session, incident, now=now, declared=True)
     session.commit()
     return incident
+
+
+def _runbook(
+    incident: Incident, *, runbooks_dir: Path | None, public_url: str | None
+) -> str | None:
+    """Return the URL of the runbook that best matches a declared incident, if any."""
+    if runbooks_dir is None or public_url is None:
+        try:
+            settings = get_settings()
+        except ConfigError as exc:  # a runbook link never stops a declaration
+            log.warning("no runbook linked: %s", exc.message)
+            return None
+        runbooks_dir = runbooks_dir or settings.runbooks_dir
+        public_url = public_url or settings.public_url
+    labels = labels_of_incident(incident)
+    return link_for(labels, runbooks_dir=runbooks_dir, public_url=public_url)
 
 
 def _new_incident(

@@ -5,12 +5,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
 from sqlalchemy import Engine
+from sqlmodel import Session
 
 from incidents.config import Settings
 from incidents.flows.overrides import end_due as end_due_overrides
 from incidents.flows.ports import NULL_NOTIFIER, Clock, Notifier, Notifiers
+from incidents.flows.slos import evaluate_all
 from incidents.outbox.worker import AfterHook, Handler, Tick, Worker
 from incidents.paging.notifier import paging_configured
 
@@ -40,7 +43,7 @@ def build_worker(engine: Engine, *, settings: Settings, clock: Clock) -> Worker:
     """Return a worker with every configured handler (Slack when a token is set)."""
     handlers: dict[str, Handler] = {}
     after: dict[str, AfterHook] = {}
-    ticks: list[Tick] = [end_due_overrides]
+    ticks: list[Tick] = [end_due_overrides, _slo_tick(settings, clock)]
     if slack_configured(settings):
         from incidents.slack import effects, notifier, oncall, reminders
 
@@ -57,6 +60,16 @@ def build_worker(engine: Engine, *, settings: Settings, clock: Clock) -> Worker:
     return Worker(
         engine, handlers=handlers, settings=settings, clock=clock, after=after, ticks=ticks
     )
+
+
+def _slo_tick(settings: Settings, clock: Clock) -> Tick:
+    """Return the tick that opens and resolves SLO burn incidents."""
+    notifier = build_notifier(settings)
+
+    def tick(session: Session, _now: datetime) -> None:
+        evaluate_all(session, settings=settings, clock=clock, notifier=notifier)
+
+    return tick
 
 
 @contextmanager

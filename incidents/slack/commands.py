@@ -25,7 +25,7 @@ from incidents.errors import InvalidInput, NotFound
 from incidents.flows import edits, metrics, overrides, queries
 from incidents.flows import incidents as flows
 from incidents.flows.filters import incident_filter, metrics_query
-from incidents.slack import grammar, impact_summary, oncall
+from incidents.slack import grammar, impact_summary, oncall, release_check
 from incidents.slack.blocks import slack_date
 from incidents.slack.context import Context
 from incidents.store.models import Incident
@@ -50,6 +50,8 @@ def run(command: grammar.Command, ctx: Context) -> str:
             return _metrics(command, ctx, session)
         if command.verb == "oncall":
             return _oncall(command, ctx, session)
+        if command.verb == "release-check":
+            return release_check.answer(command.argument, ctx=ctx, session=session)
         ref = _incident_ref(command, ctx, session)
         return _on_incident(command, ref, ctx, session)
 

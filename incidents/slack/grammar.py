@@ -21,13 +21,14 @@ HELP = """\
 • `impact` — business-impact inputs (a form) · `summary` — post the stakeholder summary
 • `override language=de,es,fr -> manual-review [for 4h]` — route a slice elsewhere
   (`fallback[:target]`, `manual-review[:queue]`, `block`); mitigates the incident
+• `release-check <service>` — the release gate's last verdict and the error budget
 • `postmortem` — start or resume the guided 5 Whys
 • `help` — this text
 In an incident channel the incident is implied; elsewhere add `#42` or `INC-42`."""
 
 VERBS = ("declare", "ack", "mitigate", "resolve", "sev", "lead", "note", "started", "status",
          "list", "oncall", "metrics", "postmortem", "impact", "summary", "override",
-         "help")  # fmt: skip
+         "release-check", "help")  # fmt: skip
 TAKES_INCIDENT = frozenset(
     {
         "ack",
@@ -50,6 +51,7 @@ NEEDS_ARGUMENT = {
     "note": "note <text>",
     "started": "started <time>, e.g. started 14:05 or started 20m ago",
     "override": "override <slice> -> <target>, e.g. override language=de,es,fr -> manual-review",
+    "release-check": "release-check <service>, e.g. release-check recsys",
 }
 _REF = re.compile(r"^(#\d+|inc-\d+)$", re.IGNORECASE)
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")

@@ -192,6 +192,33 @@ class Override(SQLModel, table=True):
     ended_by: str | None = Field(default=None, sa_type=SafeString(200))
 
 
+class SloBucket(SQLModel, table=True):
+    """Good and total events of one SLO in one minute; a re-sent minute replaces the old
+    counts, so pushing the same batch twice changes nothing (DESIGN §11)."""
+
+    __tablename__ = "slo_buckets"
+    __table_args__ = (UniqueConstraint("slo", "bucket_start"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    slo: str = Field(sa_type=SafeString(200))
+    bucket_start: datetime = Field(sa_type=UTCDateTime)
+    good: int
+    total: int
+
+
+class ReleaseCheck(SQLModel, table=True):
+    """One release-gate verdict with the inputs it saw, for the postmortem to show later."""
+
+    __tablename__ = "release_checks"
+
+    id: int | None = Field(default=None, primary_key=True)
+    service: str = Field(sa_type=SafeString(200), index=True)
+    decision: str = Field(sa_type=SafeString(16))
+    inputs: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    verdict: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    checked_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
 class Postmortem(SQLModel, table=True):
     """An incident's postmortem: the problem, the 5 Whys chain's state, who and when."""
 
