@@ -5,45 +5,50 @@ Errors print one line on stderr and exit 1; a bad setting exits 2.
 
 from __future__ import annotations
 
-import getpass
 import ipaddress
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
+from incidents import cli_impact
 from incidents import cli_metrics as metrics_views
 from incidents import cli_views as views
 from incidents import demo as demo_data
-from incidents.config import Settings, load_settings
-from incidents.domain.humanize import format_duration
-from incidents.domain.impact import MODELS as IMPACT_MODELS
+from incidents.cli_slo import slo_app
+from incidents.cli_support import (
+    ActorOpt,
+    NoteOpt,
+    RefArg,
+    TimeOpt,
+    TzOpt,
+    err,
+    out,
+)
+from incidents.cli_support import actor_of as _actor
+from incidents.cli_support import errors as _errors
+from incidents.cli_support import fail as _fail
+from incidents.cli_support import require_head as _require_head
+from incidents.cli_support import settings as _settings
+from incidents.cli_support import with_session as _with_session
+from incidents.config import Settings
 from incidents.domain.lifecycle import Event
-from incidents.domain.money import format_range
 from incidents.domain.refs import incident_key
 from incidents.domain.severity import parse_severity
 from incidents.domain.timeinput import parse_human_time
-from incidents.errors import ConfigError, IncidentsError, InvalidInput, NotFound
-from incidents.flows import impact as impact_flow
+from incidents.errors import NotFound
 from incidents.flows import incidents as flows
 from incidents.flows import intake, metrics, queries
 from incidents.flows.filters import incident_filter, metrics_query
-from incidents.flows.impact import current_estimate
 from incidents.flows.ports import SystemClock
 from incidents.ingest.registry import ADAPTERS
 from incidents.outbox.runtime import build_notifier, build_worker
 from incidents.store import migrate
 from incidents.store.db import build_engine
-from incidents.store.models import Incident
 
 app = typer.Typer(
     help="Incident-response toolkit: webhook target, lifecycle clock, honest MTTx.",
@@ -52,78 +57,12 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database migrations (Alembic).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-
-out = Console()
-err = Console(stderr=True, soft_wrap=True)
-T = TypeVar("T")
-
-TimeOpt = Annotated[
-    str | None, typer.Option("--at", help="When it happened: '14:05', '10m ago', ISO 8601.")
-]
-TzOpt = Annotated[
-    str | None, typer.Option("--tz", help="Timezone for times you type (default: setting).")
-]
-ActorOpt = Annotated[str | None, typer.Option("--actor", help="Who did it (default: your login).")]
-RefArg = Annotated[str, typer.Argument(help="Id or key, e.g. 42 or INC-42.")]
-NoteOpt = Annotated[str | None, typer.Option("--note", help="A note for the timeline.")]
+app.add_typer(slo_app, name="slo")
 
 
 def main() -> None:
     """Run the CLI (console-script entry point)."""
     app()
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    """Print one error line and return the exit to raise."""
-    err.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
-    return typer.Exit(code)
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    """Turn expected errors into one clear line and a non-zero exit."""
-    try:
-        yield
-    except ConfigError as exc:
-        raise _fail(exc.message, 2) from None
-    except IncidentsError as exc:
-        raise _fail(exc.message) from None
-    except OperationalError as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-        raise _fail(f"database error: {reason}") from None
-
-
-def _settings() -> Settings:
-    """Load settings or stop with the one-line reason."""
-    with _errors():
-        return load_settings()
-
-
-def _with_session(work: Callable[[Session, Settings], T]) -> T:
-    """Run `work` in a session on a database that is at head."""
-    settings = _settings()
-    engine = build_engine(settings.database_url)
-    try:
-        with _errors():
-            _require_head(engine)
-            with Session(engine, expire_on_commit=False) as session:
-                return work(session, settings)
-    finally:
-        engine.dispose()
-
-
-def _require_head(engine: Engine) -> None:
-    """Refuse to work on a database that is not migrated."""
-    head, current = migrate.head_revision(), migrate.current_revision(engine)
-    if current != head:
-        raise IncidentsError(
-            f"database is at revision {current}, not {head}: run `incidents db upgrade`"
-        )
-
-
-def _actor(actor: str | None) -> str:
-    """Return the acting person (default: the login name)."""
-    return actor or f"cli:{getpass.getuser()}"
 
 
 @app.command()
@@ -540,145 +479,7 @@ def demo() -> None:
         out.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
-@app.command()
-def impact(
-    ref: RefArg,
-    model: Annotated[
-        str | None, typer.Option(help="generic, credit or conversion (default: current/catalog).")
-    ] = None,
-    currency: Annotated[
-        str | None, typer.Option(help="Three-letter code (default: the catalog's, else EUR).")
-    ] = None,
-    set_: Annotated[
-        list[str] | None,
-        typer.Option("--set", help="One input: NAME=NUMBER or NAME=LOW..HIGH (repeatable)."),
-    ] = None,
-    from_catalog: Annotated[
-        bool, typer.Option("--from-catalog", help="Start from the catalog's defaults.")
-    ] = False,
-    actor: ActorOpt = None,
-) -> None:
-    """Set an incident's business-impact inputs and print the figure (no options: show it)."""
-
-    def work(session: Session, settings: Settings) -> None:
-        clock = SystemClock()
-        overrides = dict(_impact_input(pair) for pair in set_ or [])
-        incident = queries.show_incident(ref, session=session).incident
-        if model is None and currency is None and not overrides and not from_catalog:
-            _print_impact(incident, now=clock.now())
-            return
-        base = _catalog_impact(incident, settings) if from_catalog else _stored_impact(incident)
-        if model is not None and model != base.model:
-            base = ImpactBase()  # another model's inputs do not carry over
-        chosen = model or base.model
-        if not chosen:
-            raise InvalidInput("--model: give generic, credit or conversion, or --from-catalog")
-        _check_input_names(chosen, overrides)
-        updated = impact_flow.set_impact(
-            ref,
-            model=chosen,
-            currency=currency or base.currency or "EUR",
-            inputs={**base.inputs, **overrides},
-            actor=_actor(actor),
-            session=session,
-            clock=clock,
-            notifier=build_notifier(settings),
-        )
-        _print_impact(updated, now=clock.now())
-
-    _with_session(work)
-
-
-@dataclass(frozen=True, slots=True)
-class ImpactBase:
-    """The inputs `incidents impact` starts from before --set (catalog, stored, or none)."""
-
-    model: str | None = None
-    currency: str | None = None
-    inputs: dict[str, Any] = field(default_factory=dict)
-
-
-def _impact_input(pair: str) -> tuple[str, float | list[float]]:
-    """Read one ``--set NAME=NUMBER`` or ``NAME=LOW..HIGH``."""
-    name, sep, text = pair.partition("=")
-    low, dots, high = text.partition("..")
-    try:
-        value: float | list[float] = [float(low), float(high)] if dots else float(text)
-    except ValueError:
-        sep = ""
-    if not sep or not name.strip():
-        raise InvalidInput(
-            f"--set {pair!r}: use NAME=NUMBER or NAME=LOW..HIGH, e.g. delta_pd=0.01..0.03"
-        )
-    return name.strip(), value
-
-
-def _check_input_names(model: str, inputs: dict[str, Any]) -> None:
-    """Refuse a --set name the model does not use, so a typo cannot pass silently."""
-    known = [name for name, _upper in IMPACT_MODELS.get(model, ())]
-    unknown = sorted(name for name in inputs if known and name not in known)
-    if unknown:
-        raise InvalidInput(
-            f"--set {', '.join(unknown)}: not an input of the {model} model "
-            f"(use {', '.join(known)})",
-            fields=unknown,
-        )
-
-
-def _stored_impact(incident: Incident) -> ImpactBase:
-    """Return the incident's current inputs, so --set can change one of them."""
-    stored = incident.impact or {}
-    return ImpactBase(stored.get("model"), stored.get("currency"), dict(stored.get("inputs", {})))
-
-
-def _catalog_impact(incident: Incident, settings: Settings) -> ImpactBase:
-    """Return the catalog's impact defaults for the incident's model, else its service."""
-    from incidents.catalog import check
-
-    path = settings.runbooks_dir / "catalog.yaml"
-    key = incident_key(incident.id or 0)
-    if not (incident.model or incident.service):
-        raise InvalidInput(f"{key} names no model or service: give --model and --set instead")
-    # Problems elsewhere in the catalog do not block this entry: set_impact validates it.
-    catalog = check(path)[0] if path.is_file() else None
-    found = (
-        catalog.impact_defaults(service=incident.service, model=incident.model) if catalog else None
-    )
-    if not found:
-        names = " or ".join(
-            f"{kind} {name!r}"
-            for kind, name in (("model", incident.model), ("service", incident.service))
-            if name
-        )
-        raise NotFound(f"no impact defaults in {path} for {names}: give --model and --set instead")
-    inputs = {k: v for k, v in found.items() if k not in ("model", "currency")}
-    return ImpactBase(found.get("model"), found.get("currency"), inputs)
-
-
-def _print_impact(incident: Incident, *, now: datetime) -> None:
-    """Print the impact figure, its hourly rate, the formula and the inputs behind it."""
-    key = incident_key(incident.id or 0)
-    figure = current_estimate(incident, now=now)
-    if figure is None or incident.impact is None:
-        out.print(f"{key}: no impact estimate yet (give --set or --from-catalog)")
-        return
-    currency = incident.impact["currency"]
-    hours = format_duration(timedelta(hours=figure.hours))
-    so_far = f"so far ({hours}, ongoing)" if figure.ongoing else f"in total ({hours} of impact)"
-    inputs = " ".join(f"{name}={_range_text(r.low, r.high)}" for name, r in figure.inputs.items())
-    for line in (
-        f"{key} impact ({figure.model}): {format_range(figure.total, currency)} {so_far}",
-        f"rate: {format_range(figure.per_hour, currency)} per hour",
-        f"formula: {figure.formula}",
-        f"inputs: {inputs}",
-    ):
-        out.print(line, highlight=False, markup=False, soft_wrap=True)
-
-
-def _range_text(low: float, high: float) -> str:
-    """Write an input the way --set takes it (``0.01..0.03``, or one number)."""
-    low_text, high_text = (str(int(v)) if v.is_integer() else repr(v) for v in (low, high))
-    return low_text if low == high else f"{low_text}..{high_text}"
+app.command()(cli_impact.impact)
 
 
 catalog_app = typer.Typer(help="The service catalog (runbooks/catalog.yaml).", no_args_is_help=True)
