@@ -446,7 +446,9 @@ def postmortem(
         raise _fail(f"--format {format_!r}: use {' or '.join(FORMATS)}")
 
     def work(session: Session, settings: Settings) -> None:
-        context = postmortems.document_context(ref, session=session, clock=SystemClock())
+        context = postmortems.document_context(
+            ref, session=session, clock=SystemClock(), settings=settings
+        )
         document = render_postmortem(context, templates_dir=settings.templates_dir, fmt=format_)
         if output is None:
             out.print(document, markup=False, highlight=False, soft_wrap=True, end="")

@@ -177,12 +177,23 @@ class IncidentOut(IncidentSummaryOut):
     slack_channel: str | None
     pagerduty_incident_id: str | None
     overrides: list[OverrideOut] = Field(default_factory=list)
+    error_budget: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="per SLO of its service or model: bad events, budget share spent, and "
+        "whether that (> 20%) makes a postmortem required",
+    )
     impact: dict[str, Any] | None = None
     created_at: datetime
     updated_at: datetime
 
     @classmethod
-    def of_detail(cls, detail: IncidentDetail, *, now: datetime | None = None) -> IncidentOut:
+    def of_detail(
+        cls,
+        detail: IncidentDetail,
+        *,
+        now: datetime | None = None,
+        error_budget: list[dict[str, Any]] | None = None,
+    ) -> IncidentOut:
         """Build from an incident detail (with the impact figure as of `now`)."""
         incident = detail.incident
         return cls(
@@ -204,6 +215,7 @@ class IncidentOut(IncidentSummaryOut):
                 )
                 for o in detail.overrides
             ],  # fmt: skip
+            error_budget=error_budget or [],
             created_at=incident.created_at,
             updated_at=incident.updated_at,
         )

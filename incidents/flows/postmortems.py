@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from incidents.config import Settings
 from incidents.domain import five_whys
 from incidents.domain.refs import incident_key, slice_key
 from incidents.domain.timeline import TimelineKind
@@ -19,9 +20,13 @@ from incidents.errors import Conflict, InvalidInput, NotFound
 from incidents.flows.incidents import record_entry
 from incidents.flows.ports import NULL_NOTIFIER, Clock, Notifier
 from incidents.flows.queries import durations_of
+from incidents.flows.releases import checks_around
+from incidents.flows.slos import spent_by
 from incidents.reports.context import (
     ActionItem,
     AlertItem,
+    BudgetItem,
+    GateItem,
     PostmortemContext,
     TimelineItem,
     WhyItem,
@@ -379,8 +384,14 @@ def _id(row: Incident | Postmortem) -> int:
     return row.id
 
 
-def document_context(ref: str | int, *, session: Session, clock: Clock) -> PostmortemContext:
-    """Gather everything the postmortem document shows, fresh from the database."""
+def document_context(
+    ref: str | int, *, session: Session, clock: Clock, settings: Settings | None = None
+) -> PostmortemContext:
+    """Gather everything the postmortem document shows, fresh from the database.
+
+    With `settings`, it also shows the error budget each SLO lost to the incident and the
+    release gate's verdicts around it (DESIGN §11).
+    """
     view = show(ref, session=session)
     incident = view.incident
     durations = durations_of(incident)
@@ -430,8 +441,21 @@ def document_context(ref: str | int, *, session: Session, clock: Clock) -> Postm
         went_wrong=list(postmortem.went_wrong) if postmortem else [],
         got_lucky=list(postmortem.got_lucky) if postmortem else [],
         contributing_factors=list(postmortem.contributing_factors) if postmortem else [],
+        error_budget=_budget_items(incident, settings, session, clock) if settings else [],
+        release_checks=[
+            GateItem(c.checked_at, c.decision, list(c.verdict.get("reasons", [])))
+            for c in checks_around(incident, session=session, now=clock.now())
+        ],
         generated_at=clock.now(),
     )
+
+
+def _budget_items(
+    incident: Incident, settings: Settings, session: Session, clock: Clock
+) -> list[BudgetItem]:
+    """Return what the incident cost each SLO of its service or model."""
+    spent = spent_by(incident, settings=settings, session=session, now=clock.now())
+    return [BudgetItem(s.slo, s.bad_events, s.consumed, s.postmortem_required) for s in spent]
 
 
 def _detection(incident: Incident) -> str:

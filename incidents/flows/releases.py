@@ -5,6 +5,7 @@ its inputs so a later postmortem can show what the gate saw."""
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session
@@ -15,7 +16,8 @@ from incidents.errors import NotFound
 from incidents.flows.ports import Clock
 from incidents.flows.slos import status
 from incidents.slos import Slo, find, load_slos
-from incidents.store.models import ReleaseCheck
+from incidents.store import slos as store
+from incidents.store.models import Incident, ReleaseCheck
 
 
 def slo_for(service: str, *, name: str | None, settings: Settings) -> Slo:
@@ -60,3 +62,14 @@ def _json(verdict: Verdict) -> dict[str, Any]:
     data = asdict(verdict)
     data["tests"] = [dict(test) for test in verdict.tests]
     return data
+
+
+GATE_LOOKBACK = timedelta(days=1)  # a release the day before impact may well be the cause
+
+
+def checks_around(incident: Incident, *, session: Session, now: datetime) -> list[ReleaseCheck]:
+    """Return the gate's verdicts for the incident's service or model from a day before impact."""
+    names = [name for name in (incident.service, incident.model) if name]
+    end = incident.resolved_at or now
+    return store.checks_between(session, names, start=incident.impact_started_at - GATE_LOOKBACK,
+                                end=end)  # fmt: skip

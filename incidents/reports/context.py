@@ -55,6 +55,25 @@ class ActionItem:
 
 
 @dataclass(frozen=True, slots=True)
+class BudgetItem:
+    """What the incident cost one SLO's error budget."""
+
+    slo: str
+    bad_events: int
+    consumed: float | None  # fraction of the period's budget
+    postmortem_required: bool  # more than 20% spent by this one incident
+
+
+@dataclass(frozen=True, slots=True)
+class GateItem:
+    """One release-gate verdict for the incident's service around the incident."""
+
+    checked_at: datetime
+    decision: str
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
 class PostmortemContext:
     """Everything the postmortem templates show (seconds for durations; None when unknown)."""
 
@@ -90,4 +109,6 @@ class PostmortemContext:
     went_wrong: list[str] = field(default_factory=list)
     got_lucky: list[str] = field(default_factory=list)
     contributing_factors: list[str] = field(default_factory=list)
+    error_budget: list[BudgetItem] = field(default_factory=list)
+    release_checks: list[GateItem] = field(default_factory=list)
     generated_at: datetime | None = None

@@ -76,3 +76,20 @@ def latest_check(session: Session, service: str) -> ReleaseCheck | None:
         .where(col(ReleaseCheck.service) == service)
         .order_by(col(ReleaseCheck.checked_at).desc(), col(ReleaseCheck.id).desc())
     ).first()
+
+
+def checks_between(
+    session: Session, services: Sequence[str], *, start: datetime, end: datetime
+) -> list[ReleaseCheck]:
+    """Return the release-gate verdicts for these services in a time range, oldest first."""
+    if not services:
+        return []
+    return list(
+        session.exec(
+            select(ReleaseCheck)
+            .where(col(ReleaseCheck.service).in_(list(services)))
+            .where(col(ReleaseCheck.checked_at) >= start)
+            .where(col(ReleaseCheck.checked_at) <= end)
+            .order_by(col(ReleaseCheck.checked_at), col(ReleaseCheck.id))
+        ).all()
+    )

@@ -94,3 +94,29 @@ def test_incident_minutes_sli_counts_customer_impact(client, clock):
     assert body["budget"]["consumed"] == pytest.approx(60 / 403.2)
     names = [s["name"] for s in client.get("/api/slos").json()]
     assert names == ["recsys-availability", "checkout-availability", "chatbot-uptime"]
+
+
+def test_an_incident_that_spent_over_a_fifth_of_the_budget_requires_a_postmortem(client, clock):
+    # a quiet month: 27 busy minutes of 100,000 requests, no errors → 13,500 bad allowed
+    quiet = [{"at": (clock.now() - timedelta(days=d, minutes=30)).isoformat(),
+              "good": 100_000, "total": 100_000} for d in range(1, 28)]  # fmt: skip
+    client.post(f"/api/slos/{SLO}/events", json=quiet)
+    client.post("/api/releases/check", json={"service": "recsys",
+                "canary": {"good": 199_600, "total": 200_000},
+                "baseline": {"good": 199_600, "total": 200_000}})  # fmt: skip
+    # an outage of 20 minutes: 4,000 requests a minute failing 5% → 4,000 bad
+    started = (clock.now() - timedelta(minutes=20)).isoformat()
+    outage = {"title": "recsys errors", "severity": "SEV2", "model": "recsys",
+              "impact_started_at": started}  # fmt: skip
+    client.post("/api/incidents", json=outage)
+    client.post(f"/api/slos/{SLO}/events", json=minutes(clock, 20, total=4000, bad=200))
+    client.post("/api/incidents/1/mitigate")
+    spent = client.get("/api/incidents/1").json()["error_budget"]
+    recsys = next(s for s in spent if s["slo"] == SLO)
+    # allowed = 0.5% × (2,700,000 + 80,000) = 13,900; 4,000 / 13,900 = 28.8%
+    assert recsys["bad_events"] == 4000
+    assert recsys["consumed"] == pytest.approx(4000 / 13_900)
+    assert recsys["postmortem_required"] is True
+    document = client.get("/api/incidents/1/postmortem.md").text
+    assert f"| {SLO} | 4,000 | 28.8% | yes: over 20% of the budget |" in document
+    assert "### Release gate" in document and "**go**" in document

@@ -21,6 +21,8 @@ import pytest
 from incidents.reports.context import (
     ActionItem,
     AlertItem,
+    BudgetItem,
+    GateItem,
     PostmortemContext,
     TimelineItem,
     WhyItem,
@@ -174,6 +176,10 @@ def drift_context() -> PostmortemContext:
             "The pipeline and the model are owned by different teams.",
             "No canary for feature-pipeline releases.",
         ],
+        error_budget=[
+            BudgetItem("loan-approvals", bad_events=12_400, consumed=0.31, postmortem_required=True)
+        ],  # fmt: skip
+        release_checks=[GateItem(at(-90), "go", ["every guard passed; 41,200 samples per arm"])],
         generated_at=datetime(2026, 11, 25, 9, 40, 12, tzinfo=UTC),
     )
 
@@ -311,7 +317,7 @@ def _table_rows(markdown: str) -> list[list[str]]:
 def test_markdown_tables_keep_their_shape_with_pipes_and_newlines_in_values() -> None:
     context = fill_strings(drift_context(), lambda path: f"a | b\\|c\nd {path}")
     tables = _table_rows(render(context, "md"))
-    assert len(tables) == 6
+    assert len(tables) == 7  # the six tables of before, plus the error budget
     for table in tables:
         widths = {len(re.split(r"(?<!\\)\|", row.replace("\\\\", ""))) for row in table}
         assert len(widths) == 1, table

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response, status
@@ -25,7 +26,7 @@ from incidents.api.schemas import (
 from incidents.config import Settings
 from incidents.domain.lifecycle import Event
 from incidents.domain.refs import incident_key
-from incidents.flows import edits, impact, queries, summary
+from incidents.flows import edits, impact, queries, slos, summary
 from incidents.flows import incidents as flows
 from incidents.flows.filters import incident_filter
 from incidents.flows.ports import Clock
@@ -93,9 +94,15 @@ def create_incident(
 
 
 @router.get("/{ref}", responses=ERRORS)
-def get_incident(ref: str, session: SessionDep, clock: ClockDep) -> IncidentOut:
-    """Return one incident (by id or key such as INC-42) with durations, alerts and impact."""
-    return IncidentOut.of_detail(queries.show_incident(ref, session=session), now=clock.now())
+def get_incident(
+    ref: str, session: SessionDep, clock: ClockDep, settings: SettingsDep
+) -> IncidentOut:
+    """Return one incident (by id or key such as INC-42) with durations, alerts, impact and
+    the error budget it cost each SLO of its service or model."""
+    detail = queries.show_incident(ref, session=session)
+    now = clock.now()
+    spent = slos.spent_by(detail.incident, settings=settings, session=session, now=now)
+    return IncidentOut.of_detail(detail, now=now, error_budget=[asdict(s) for s in spent])
 
 
 @router.get("/{ref}/summary.json", responses=ERRORS)

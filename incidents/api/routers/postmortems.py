@@ -242,12 +242,12 @@ def postmortem_markdown(
     ref: str, session: SessionDep, settings: SettingsDep, clock: ClockDep
 ) -> str:
     """The postmortem document in Markdown, rendered from the database now."""
-    context = flows.document_context(ref, session=session, clock=clock)
+    context = flows.document_context(ref, session=session, clock=clock, settings=settings)
     return render_postmortem(context, templates_dir=settings.templates_dir, fmt="md")
 
 
 @router.get("/postmortem.html", response_class=HTMLResponse, responses=ERRORS)
 def postmortem_html(ref: str, session: SessionDep, settings: SettingsDep, clock: ClockDep) -> str:
     """The postmortem document as a standalone, printable HTML page."""
-    context = flows.document_context(ref, session=session, clock=clock)
+    context = flows.document_context(ref, session=session, clock=clock, settings=settings)
     return render_postmortem(context, templates_dir=settings.templates_dir, fmt="html")
