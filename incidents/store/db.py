@@ -8,6 +8,8 @@ input and always returns aware UTC, so code never sees the difference.
 from __future__ import annotations
 
 import re
+import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -78,6 +80,8 @@ class SafeText(SafeString):
 
 
 NUL_REPLACEMENT = "\ufffd"
+_WRITER = "incidents_writer_lock"
+WRITER_WAIT = 60.0  # seconds a transaction waits for its turn before giving up
 _SURROGATE = re.compile("[\ud800-\udfff]")  # unpaired UTF-16 halves cannot be stored
 
 
@@ -91,18 +95,41 @@ def build_engine(url: str, **kwargs: Any) -> Engine:
     if memory:
         options["poolclass"] = StaticPool  # one shared connection, or each sees an empty db
     engine = create_engine(url, **options, **kwargs)
+    # A plain lock, not an RLock: a transaction may end in another thread than it began
+    # (FastAPI runs a dependency's teardown in the thread pool), and only Lock allows that.
+    writers = threading.Lock()
     event.listen(engine, "connect", _sqlite_pragmas)
-    event.listen(engine, "begin", _begin_immediate)
+    event.listen(engine, "begin", lambda connection: _begin_immediate(connection, writers))
+    event.listen(engine, "commit", _release_writer)
+    event.listen(engine, "rollback", _release_writer)
     return engine
 
 
-def _begin_immediate(connection: Any) -> None:
+def _begin_immediate(connection: Any, writers: threading.Lock) -> None:
     """Take SQLite's write lock at BEGIN, so two writers queue instead of failing.
 
     A deferred transaction that reads and then writes fails at once with SQLITE_BUSY when
     another connection wrote meanwhile (WAL snapshot conflict); IMMEDIATE waits instead.
+    Within one process the transactions first queue on a lock, in order and without a time
+    limit: SQLite's own busy wait backs off unfairly and gives up after ``busy_timeout``,
+    which under an alert storm answered senders 500 "database is locked" (measured with
+    ``tests/bench/ingest.py``). The busy timeout still covers other processes (the CLI).
     """
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    if not writers.acquire(timeout=WRITER_WAIT):
+        raise sqlite3.OperationalError(f"database is locked: no turn to write in {WRITER_WAIT} s")
+    connection.info[_WRITER] = writers
+    try:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    except BaseException:
+        _release_writer(connection)
+        raise
+
+
+def _release_writer(connection: Any) -> None:
+    """Let the next transaction of this process begin (at commit or rollback)."""
+    writers = connection.info.pop(_WRITER, None)
+    if writers is not None:
+        writers.release()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

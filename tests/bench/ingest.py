@@ -1,0 +1,219 @@
+"""Ingest benchmark (issue 12): the real server against the physical limit of the HTTP stack.
+
+In one run it starts a bare Starlette endpoint that reads the body and answers 202
+(``tests/bench/bare.py``) and the real ``incidents serve``, drives both with the same load
+(``wrk`` with ``storm.lua``: every request a new Alertmanager alert in one of 50 groups,
+32 connections), prints throughput, p50/p99 latency, non-2xx and the **ratio** for SQLite in
+one process and PostgreSQL with two worker processes, then checks the database holds every
+accepted alert once and one open incident per group.
+
+    python -m tests.bench.ingest [--duration 15] [--connections 32] [--postgres URL]
+
+PostgreSQL runs when ``--postgres`` or ``INCIDENTS_TEST_POSTGRES_URL`` names a server (a
+scratch database is created and dropped). Needs ``wrk`` (Debian package ``wrk``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from tests.servers import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+LUA = Path(__file__).with_name("storm.lua")
+TOKEN = "bench-webhook-token"
+UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+@dataclass(frozen=True)
+class Load:
+    """What wrk measured."""
+
+    requests: int
+    per_second: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int
+    socket_errors: int
+
+
+def wrk(base: str, *, duration: int, connections: int, groups: int) -> Load:
+    """Drive `base` with wrk and the storm script; parse its report."""
+    env = {**os.environ, "BENCH_TOKEN": TOKEN, "BENCH_GROUPS": str(groups)}
+    report = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(LUA), base],
+        env=env, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return Load(
+        requests=int(_find(r"(\d+) requests in", report)),
+        per_second=float(_find(r"Requests/sec:\s+([\d.]+)", report)),
+        p50_ms=_latency(report, "50%"),
+        p99_ms=_latency(report, "99%"),
+        non_2xx=int(_find(r"Non-2xx or 3xx responses: (\d+)", report, "0")),
+        socket_errors=sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)",
+                                                         report)),
+    )  # fmt: skip
+
+
+def _find(pattern: str, report: str, default: str | None = None) -> str:
+    """Return the first group of `pattern` in the report."""
+    match = re.search(pattern, report)
+    if match:
+        return match.group(1)
+    if default is None:
+        raise RuntimeError(f"wrk report without {pattern!r}:\n{report}")
+    return default
+
+
+def _latency(report: str, percentile: str) -> float:
+    """Return a latency percentile in milliseconds."""
+    match = re.search(rf"^\s*{re.escape(percentile)}\s+([\d.]+)(us|ms|s)\b", report, re.M)
+    if not match:
+        raise RuntimeError(f"wrk report without the {percentile} latency:\n{report}")
+    return float(match.group(1)) * UNITS[match.group(2)]
+
+
+@contextmanager
+def process(command: list[str], *, env: dict[str, str], health: str, log: Path) -> Iterator[str]:
+    """Start a server process on a free port; yield its base URL; stop it."""
+    port = free_port()
+    full = [part.replace("{port}", str(port)) for part in command]
+    with log.open("w") as sink:
+        child = subprocess.Popen(full, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            _wait(base + health, child, log)
+            yield base
+        finally:
+            child.terminate()
+            try:
+                child.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+
+def _wait(url: str, child: subprocess.Popen[bytes], log: Path) -> None:
+    """Wait until the server answers (or fail with its log)."""
+    for _ in range(300):
+        if child.poll() is not None:
+            raise RuntimeError(f"server exited:\n{log.read_text()}")
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        subprocess.run(["sleep", "0.1"], check=True)
+    raise RuntimeError(f"server did not start:\n{log.read_text()}")
+
+
+def bare(workers: int, *, tmp: Path, duration: int, connections: int, groups: int) -> Load:
+    """Measure the bare Starlette endpoint."""
+    command = [sys.executable, "-m", "uvicorn", "tests.bench.bare:app", "--host", "127.0.0.1",
+               "--port", "{port}", "--log-level", "warning", "--workers", str(workers)]  # fmt: skip
+    with process(command, env=dict(os.environ), health="/docs-none", log=tmp / "bare.log") as base:
+        return wrk(base, duration=duration, connections=connections, groups=groups)
+
+
+def real(database_url: str, workers: int, *, tmp: Path, duration: int, connections: int,
+         groups: int) -> Load:  # fmt: skip
+    """Measure `incidents serve` on a fresh database."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INCIDENTS_")}
+    env |= {"INCIDENTS_DATABASE_URL": database_url, "INCIDENTS_WEBHOOK_TOKEN": TOKEN,
+            "INCIDENTS_API_TOKEN": "bench-api-token", "INCIDENTS_LOG_LEVEL": "WARNING",
+            "INCIDENTS_RUNBOOKS_DIR": str(tmp / "no-runbooks")}  # fmt: skip
+    command = [sys.executable, "-m", "incidents", "serve", "--host", "127.0.0.1",
+               "--port", "{port}", "--workers", str(workers)]  # fmt: skip
+    with process(command, env=env, health="/healthz", log=tmp / "serve.log") as base:
+        return wrk(base, duration=duration, connections=connections, groups=groups)
+
+
+def stored(database_url: str) -> tuple[int, int, int]:
+    """Return (alerts stored, distinct fingerprints, open incidents)."""
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
+        alerts = connection.execute(text("select count(*) from alerts")).scalar_one()
+        distinct = connection.execute(
+            text("select count(distinct fingerprint) from alerts")
+        ).scalar_one()
+        open_ = connection.execute(
+            text("select count(*) from incidents where status != 'resolved'")
+        ).scalar_one()
+    engine.dispose()
+    return int(alerts), int(distinct), int(open_)
+
+
+@contextmanager
+def scratch_postgres(server_url: str) -> Iterator[str]:
+    """Create a scratch database on the server; drop it afterwards."""
+    name = f"bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(make_url(server_url).set(database="postgres"),
+                          isolation_level="AUTOCOMMIT")  # fmt: skip
+    with admin.connect() as connection:
+        connection.execute(text(f'create database "{name}"'))
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'drop database if exists "{name}" with (force)'))
+        admin.dispose()
+
+
+def row(name: str, load: Load, limit: Load, check: tuple[int, int, int], groups: int) -> str:
+    """Format one result line."""
+    alerts, distinct, open_ = check
+    accepted = load.requests - load.non_2xx
+    ok = alerts == distinct and open_ == groups and accepted <= alerts
+    verdict = "OK" if ok else "MISMATCH"
+    return (f"{name:<22} {load.per_second:>9.0f} {limit.per_second:>9.0f} "
+            f"{load.per_second / limit.per_second:>6.3f} {load.p50_ms:>8.1f} {load.p99_ms:>8.1f} "
+            f"{load.non_2xx:>6} {accepted:>8} {alerts:>8} {open_:>5}  {verdict}")  # fmt: skip
+
+
+def main() -> None:
+    """Run the benchmark and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=15)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--groups", type=int, default=50)
+    parser.add_argument("--postgres", default=os.environ.get("INCIDENTS_TEST_POSTGRES_URL"))
+    options = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is missing: apt-get install -y wrk")
+    load = {"duration": options.duration, "connections": options.connections,
+            "groups": options.groups}  # fmt: skip
+    say = Console(highlight=False, width=160).print
+    say(f"{'setup':<22} {'req/s':>9} {'bare/s':>9} {'ratio':>6} {'p50 ms':>8} {'p99 ms':>8} "
+          f"{'non2xx':>6} {'accepted':>8} {'stored':>8} {'open':>5}")  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="incidents-bench-") as folder:
+        tmp = Path(folder)
+        url = f"sqlite:///{tmp / 'bench.db'}"
+        limit = bare(1, tmp=tmp, **load)
+        measured = real(url, 1, tmp=tmp, **load)
+        say(row("SQLite, 1 process", measured, limit, stored(url), options.groups))
+        if options.postgres:
+            with scratch_postgres(options.postgres) as pg_url:
+                limit = bare(2, tmp=tmp, **load)
+                measured = real(pg_url, 2, tmp=tmp, **load)
+                say(row("PostgreSQL, 2 workers", measured, limit, stored(pg_url),
+                        options.groups))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
