@@ -39,6 +39,12 @@ def head_revision() -> str | None:
     return script.get_current_head()
 
 
+def revisions() -> list[str]:
+    """Return every shipped revision, oldest first (upgrade tests start from each)."""
+    script = ScriptDirectory.from_config(_script_config())
+    return [revision.revision for revision in reversed(list(script.walk_revisions()))]
+
+
 def current_revision(engine: Engine) -> str | None:
     """Return the revision the database is at (None for an empty database)."""
     with engine.connect() as connection:

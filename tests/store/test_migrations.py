@@ -77,3 +77,28 @@ def test_downgrade_to_base_and_back(empty_engine):
     assert "incidents" not in inspect(empty_engine).get_table_names()
     migrate.upgrade(empty_engine)
     assert migrate.is_at_head(empty_engine, migrate.head_revision())
+
+
+INCIDENT_ROW = text(
+    "INSERT INTO incidents (title, status, severity, source, impact_started_source,"
+    " impact_started_at, detected_at, reported_at, created_at, updated_at) VALUES"
+    " ('kept across migrations', 'triggered', 'SEV2', 'manual', 'defaulted',"
+    " '2026-11-25 09:00:00', '2026-11-25 09:00:00', '2026-11-25 09:00:00',"
+    " '2026-11-25 09:00:00', '2026-11-25 09:00:00')"
+)
+
+
+@pytest.mark.parametrize("start", migrate.revisions()[:-1])
+def test_upgrade_from_every_revision_with_data_then_down_one_step(empty_engine, start):
+    migrate.upgrade(empty_engine, start)
+    with empty_engine.begin() as connection:
+        connection.execute(INCIDENT_ROW)
+    migrate.upgrade(empty_engine)
+    assert migrate.current_revision(empty_engine) == migrate.head_revision()
+    with empty_engine.connect() as connection:
+        titles = connection.execute(text("SELECT title, severity FROM incidents")).all()
+    assert [tuple(row) for row in titles] == [("kept across migrations", "SEV2")]
+    migrate.downgrade(empty_engine, "-1")
+    assert migrate.current_revision(empty_engine) == migrate.revisions()[-2]
+    with empty_engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM incidents")).scalar_one() == 1
