@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     auto_resolve: bool = True
     reopen_window: timedelta = timedelta(minutes=10)
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    max_json_depth: int = Field(default=64, ge=4)
+    max_alerts_per_delivery: int = Field(default=1000, ge=1)
+    max_labels_per_alert: int = Field(default=100, ge=1)
     templates_dir: Path = Field(default_factory=lambda: bundled_dir("templates"))
     runbooks_dir: Path = Field(default_factory=lambda: bundled_dir("runbooks"))
     public_url: str = "http://127.0.0.1:8000"

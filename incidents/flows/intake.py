@@ -21,7 +21,7 @@ from sqlmodel import Session
 from incidents.config import Settings
 from incidents.domain.alert import Alert
 from incidents.domain.timeline import TimelineKind
-from incidents.errors import MalformedPayload
+from incidents.errors import InvalidInput, MalformedPayload, PayloadTooLarge
 from incidents.flows.grouping import GroupOutcome, apply_group
 from incidents.flows.incidents import record_entry
 from incidents.flows.ports import NULL_NOTIFIER, Clock, Notifier
@@ -88,7 +88,43 @@ def read_delivery(
     """Authenticate the raw bytes, then decode and parse them (no database work)."""
     now = clock.now()
     adapter.verify(headers, body, settings, now)
-    return adapter.parse(decode_json(body), now, params)
+    payload = decode_json(body)
+    check_depth(payload, settings.max_json_depth)
+    alerts = adapter.parse(payload, now, params)
+    check_alerts(alerts, settings)
+    return alerts
+
+
+def check_depth(payload: Any, limit: int) -> None:
+    """Refuse JSON nested deeper than the setting (no sender needs it; walkers would pay)."""
+    stack: list[tuple[Any, int]] = [(payload, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            raise PayloadTooLarge(
+                f"body is nested more than {limit} levels deep (INCIDENTS_MAX_JSON_DEPTH)"
+            )
+        children = value.values() if isinstance(value, dict) else value
+        if isinstance(value, dict | list):
+            stack.extend((child, depth + 1) for child in children)
+
+
+def check_alerts(alerts: Sequence[Alert], settings: Settings) -> None:
+    """Refuse deliveries with more alerts, or alerts with more labels, than the settings allow."""
+    if len(alerts) > settings.max_alerts_per_delivery:
+        raise PayloadTooLarge(
+            f"{len(alerts)} alerts in one delivery; the limit is "
+            f"{settings.max_alerts_per_delivery} (INCIDENTS_MAX_ALERTS_PER_DELIVERY)"
+        )
+    limit = settings.max_labels_per_alert
+    for index, alert in enumerate(alerts):
+        for kind, values in (("labels", alert.labels), ("annotations", alert.annotations)):
+            if len(values) > limit:
+                raise InvalidInput(
+                    f"alerts[{index}] has {len(values)} {kind}; the limit is {limit} "
+                    "(INCIDENTS_MAX_LABELS_PER_ALERT)",
+                    fields=[f"alerts[{index}].{kind}"],
+                )
 
 
 def receive(

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from incidents.api.app import create_app
 from incidents.config import Settings
@@ -131,3 +132,25 @@ def test_a_repeated_events_v2_trigger_after_resolution_is_a_new_outage(api):
     client.post("/v2/enqueue", json=trigger)
     items = client.get("/api/incidents").json()["items"]
     assert [i["status"] for i in items] == ["triggered", "resolved"]
+
+
+def test_webhook_limits_refuse_with_a_clear_error_and_write_nothing(database_url, engine, clock):
+    settings = Settings(database_url=database_url, max_json_depth=8, max_alerts_per_delivery=2,
+                        max_labels_per_alert=6)  # fmt: skip
+    deep: dict[str, object] = {"leaf": 1}
+    for _ in range(10):
+        deep = {"nested": deep}
+    alert = load("alertmanager/webhook_v4_firing_two_alerts.json")
+    three = {**alert, "alerts": alert["alerts"] + alert["alerts"][:1]}
+    labelled = {**alert, "alerts": [{**alert["alerts"][0],
+                "labels": {f"l{i}": "v" for i in range(7)}}]}  # fmt: skip
+    with TestClient(create_app(settings, engine=engine, clock=clock)) as client:
+        cases = [({**alert, "extra": deep}, 413, "INCIDENTS_MAX_JSON_DEPTH"),
+                 (three, 413, "3 alerts in one delivery"),
+                 (labelled, 422, "alerts[0] has 7 labels")]  # fmt: skip
+        for body, code, says in cases:
+            answer = client.post("/webhooks/alertmanager", json=body)
+            assert answer.status_code == code and says in answer.text, answer.text
+        assert client.post("/webhooks/alertmanager", json=alert).status_code == 202
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM incidents")).scalar_one() == 1
