@@ -38,6 +38,7 @@ from incidents.outbox.runtime import (
 from incidents.paging.notifier import paging_configured
 from incidents.store.db import build_engine
 from incidents.store.migrate import head_revision
+from incidents.web import install as install_web
 
 DESCRIPTION = (
     "Incident records, lifecycle timestamps and honest MTTx. All `/api/*` routes take "
@@ -94,6 +95,7 @@ def create_app(
     app.include_router(slack.router)
     app.include_router(events_v2.router)  # before the generic /webhooks/{source}
     app.include_router(webhooks.router)
+    install_web(app)  # the pages: / → /ui/incidents, /ui/*
     app.add_middleware(MetricsMiddleware, telemetry=app.state.telemetry)
     return app
 
