@@ -25,8 +25,9 @@ def incident_filter(
     until: str | None,
     timezone: str,
     now: datetime,
+    slice_: str | None = None,
 ) -> IncidentFilter:
-    """Parse list filters; 'open' means every status but resolved."""
+    """Parse list filters; 'open' means every status but resolved; slice as "language=de"."""
     return IncidentFilter(
         statuses=_statuses(status),
         severities=[parse_severity(s).value for s in _split(severity)] or None,
@@ -34,6 +35,7 @@ def incident_filter(
         model=model,
         since=_time(since, "since", timezone=timezone, now=now),
         until=_time(until, "until", timezone=timezone, now=now),
+        slice_key=slice_.strip() if slice_ and slice_.strip() else None,
     )
 
 

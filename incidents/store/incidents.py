@@ -26,6 +26,7 @@ class IncidentFilter:
     model: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    slice_key: str | None = None  # canonical, e.g. "language=de" (see domain.refs.slice_key)
 
 
 def add_incident(session: Session, incident: Incident) -> Incident:
@@ -79,6 +80,8 @@ def _conditions(where: IncidentFilter) -> list[Any]:
         conditions.append(col(Incident.detected_at) >= where.since)
     if where.until is not None:
         conditions.append(col(Incident.detected_at) < where.until)
+    if where.slice_key is not None:
+        conditions.append(col(Incident.slice_key) == where.slice_key)
     return conditions
 
 

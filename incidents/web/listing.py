@@ -22,8 +22,7 @@ from incidents.domain.refs import incident_key, subject
 from incidents.domain.severity import Severity
 from incidents.errors import InvalidInput
 from incidents.flows.filters import incident_filter
-from incidents.flows.queries import decode_cursor, encode_cursor
-from incidents.store.incidents import _conditions
+from incidents.flows.queries import decode_cursor, list_incidents
 from incidents.store.models import Incident
 
 PAGE_SIZE = 50
@@ -135,20 +134,14 @@ def list_page(params: ListParams, *, session: Session, now: datetime, timezone: 
         until=None,
         timezone=timezone,
         now=now,
+        slice_=params.slice or None,
     )
-    statement = select(Incident).where(*_conditions(where))
-    if params.slice:
-        statement = statement.where(col(Incident.slice_key) == params.slice)
-    if params.cursor:
-        statement = statement.where(col(Incident.id) < decode_cursor(params.cursor))
-    statement = statement.order_by(col(Incident.id).desc()).limit(PAGE_SIZE + 1)
-    found = list(session.exec(statement).all())
-    shown = found[:PAGE_SIZE]
-    rows = [_row(incident, params.seen, now) for incident in shown]
-    more = len(found) > PAGE_SIZE
+    page = list_incidents(where=where, limit=PAGE_SIZE, cursor=params.cursor or None,
+                          session=session)  # fmt: skip
+    rows = [_row(incident, params.seen, now) for incident in page.items]
     return ListPage(
         rows=rows,
-        next_cursor=encode_cursor(rows[-1].id) if more else None,
+        next_cursor=page.next_cursor,
         newest_id=rows[0].id if rows and not params.cursor else params.seen,
         new_count=sum(row.new for row in rows),
     )

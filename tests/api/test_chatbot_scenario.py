@@ -121,3 +121,5 @@ def test_slice_scoped_incidents_say_their_slice_in_lists(world, database_url):
     assert listed.exit_code == 0 and "chatbot · language=de" in listed.stdout
     in_slack = text_of(SlackClient(client).command("list"))
     assert "(chatbot · language=fr)" in in_slack
+    german = client.get("/api/incidents", params={"slice": "language=de"}).json()["items"]
+    assert [(i["key"], i["slice"]) for i in german] == [("INC-1", {"language": "de"})]

@@ -53,6 +53,7 @@ def list_incidents(
     severity: Annotated[str | None, Query(description="comma-separated, e.g. SEV1,SEV2")] = None,
     service: Annotated[str | None, Query(max_length=200)] = None,
     model: Annotated[str | None, Query(max_length=200)] = None,
+    slice: Annotated[str | None, Query(max_length=500, description="e.g. language=de")] = None,  # noqa: A002
     since: Annotated[str | None, Query(description="detected at or after (ISO or '7d')")] = None,
     until: Annotated[str | None, Query(description="detected before (ISO or '1d')")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -68,6 +69,7 @@ def list_incidents(
         until=until,
         timezone=settings.default_timezone,
         now=clock.now(),
+        slice_=slice,
     )
     page = queries.list_incidents(where=where, limit=limit, cursor=cursor, session=session)
     return IncidentListOut(
