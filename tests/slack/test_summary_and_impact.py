@@ -5,37 +5,16 @@ redraws it for another model and saves it with errors under the right field."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from incidents.api.app import create_app
-from incidents.config import Settings
-from incidents.outbox.runtime import build_worker
 from incidents.store.models import Incident, OutboxMessage, TimelineEntry
-from tests.fake_slack import TOKEN, fake_slack
-from tests.fakes import FrozenClock
-from tests.slack.test_commands import SECRET, SlackClient, text_of
+from tests.slack.test_commands import text_of
 from tests.slack.test_five_whys_flow import submit, text
-
-T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def slack(engine, database_url):
-    with fake_slack() as (url, workspace):
-        workspace.channels["C0EXECS"] = "exec-updates"  # checkout's stakeholder channel
-        settings = Settings(database_url=database_url, slack_api_url=url, slack_bot_token=TOKEN,
-                            slack_signing_secret=SECRET)  # fmt: skip
-        clock = FrozenClock(T0)
-        app = create_app(settings, engine=engine, clock=clock, run_worker=False)
-        worker = build_worker(engine, settings=settings, clock=clock)
-        with TestClient(app) as client:
-            yield SlackClient(client), client, workspace, worker, clock
 
 
 def drain(worker) -> None:
@@ -43,8 +22,8 @@ def drain(worker) -> None:
         pass
 
 
-def test_summary_goes_to_the_catalog_stakeholder_channel_money_first(slack, engine):
-    slack_client, api, workspace, worker, clock = slack
+def test_summary_goes_to_the_catalog_stakeholder_channel_money_first(stakeholder_slack, engine):
+    slack_client, api, workspace, worker, clock = stakeholder_slack
     api.post("/api/incidents", json={"title": "Checkout errors", "severity": "SEV2",
                                      "service": "checkout",
                                      "impact_started_at": "2026-11-25T10:00:00Z"})  # fmt: skip
@@ -69,8 +48,8 @@ def test_summary_goes_to_the_catalog_stakeholder_channel_money_first(slack, engi
     assert "summary_posted" in kinds
 
 
-def test_summary_without_a_stakeholder_channel_says_where_to_set_one(slack, engine):
-    slack_client, api, _workspace, _worker, _clock = slack
+def test_summary_without_a_stakeholder_channel_says_where_to_set_one(stakeholder_slack, engine):
+    slack_client, api, _workspace, _worker, _clock = stakeholder_slack
     api.post("/api/incidents", json={"title": "Odd", "model": "loan-default"})
     answer = text_of(slack_client.command("summary INC-1"))
     assert "no stakeholder channel for loan-default" in answer
@@ -86,8 +65,8 @@ def _inputs(view: dict[str, Any]) -> dict[str, str]:
             for b in view["blocks"] if b["type"] == "input"}  # fmt: skip
 
 
-def test_impact_form_is_prefilled_from_the_catalog_and_saves(slack, engine):
-    slack_client, api, workspace, _worker, _clock = slack
+def test_impact_form_is_prefilled_from_the_catalog_and_saves(stakeholder_slack, engine):
+    slack_client, api, workspace, _worker, _clock = stakeholder_slack
     api.post("/api/incidents", json={"title": "Risky approvals", "model": "loan-default",
                                      "impact_started_at": "2026-11-25T06:00:00Z"})  # fmt: skip
     assert slack_client.command("impact #1").status_code == 200
@@ -114,8 +93,8 @@ def test_impact_form_is_prefilled_from_the_catalog_and_saves(slack, engine):
     )
 
 
-def test_choosing_another_model_redraws_the_form(slack, engine):
-    slack_client, api, workspace, _worker, _clock = slack
+def test_choosing_another_model_redraws_the_form(stakeholder_slack, engine):
+    slack_client, api, workspace, _worker, _clock = stakeholder_slack
     api.post("/api/incidents", json={"title": "Checkout errors", "service": "checkout"})
     slack_client.command("impact #1")
     (view,) = workspace.views
@@ -137,14 +116,14 @@ def test_choosing_another_model_redraws_the_form(slack, engine):
     assert _inputs(redrawn)["impact-input-delta_rate"] == "", "no catalog default for this model"
 
 
-def test_impact_modal_grammar_needs_an_incident_outside_its_channel(slack):
-    slack_client, _api, _workspace, _worker, _clock = slack
+def test_impact_modal_grammar_needs_an_incident_outside_its_channel(stakeholder_slack):
+    slack_client, _api, _workspace, _worker, _clock = stakeholder_slack
     answer = slack_client.command("impact")  # a form verb: Slack shows the plain-text answer
     assert answer.status_code == 200 and "name the incident" in answer.text
 
 
-def test_cadence_next_update_follows_the_setting(slack):
-    _slack_client, api, _workspace, _worker, clock = slack
+def test_cadence_next_update_follows_the_setting(stakeholder_slack):
+    _slack_client, api, _workspace, _worker, clock = stakeholder_slack
     api.post("/api/incidents", json={"title": "x", "severity": "SEV1"})
     clock.advance(minutes=1)
     body = api.get("/api/incidents/1/summary.json").json()

@@ -3,34 +3,12 @@ from the last summary, once per due time, never after resolution, no backlog aft
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-import pytest
-from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from incidents.api.app import create_app
-from incidents.config import Settings
-from incidents.outbox.runtime import build_worker
 from incidents.store.models import Incident
-from tests.fake_slack import TOKEN, fake_slack
-from tests.fakes import FrozenClock
-from tests.slack.test_commands import SECRET, SlackClient
-
-T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def slack(engine, database_url):
-    with fake_slack() as (url, workspace):
-        workspace.channels["C0EXECS"] = "exec-updates"
-        settings = Settings(database_url=database_url, slack_api_url=url, slack_bot_token=TOKEN,
-                            slack_signing_secret=SECRET)  # fmt: skip
-        clock = FrozenClock(T0)
-        app = create_app(settings, engine=engine, clock=clock, run_worker=False)
-        worker = build_worker(engine, settings=settings, clock=clock)
-        with TestClient(app) as client:
-            yield SlackClient(client), client, workspace, worker, clock
+from tests.slack.conftest import T0
 
 
 def reminders_after(minutes: float, *, clock, worker, workspace, engine) -> list[str]:
@@ -49,8 +27,10 @@ def _minutes(value: float) -> timedelta:
     return timedelta(minutes=value)
 
 
-def test_sev1_reminds_every_30_minutes_from_the_last_summary_until_resolved(slack, engine):
-    slack_client, api, workspace, worker, clock = slack
+def test_sev1_reminds_every_30_minutes_from_the_last_summary_until_resolved(
+    stakeholder_slack, engine
+):
+    slack_client, api, workspace, worker, clock = stakeholder_slack
     api.post("/api/incidents", json={"title": "Checkout down", "severity": "SEV1",
                                      "service": "checkout"})  # fmt: skip
     seen = {"clock": clock, "worker": worker, "workspace": workspace, "engine": engine}
@@ -75,8 +55,8 @@ def test_sev1_reminds_every_30_minutes_from_the_last_summary_until_resolved(slac
     assert len(reminders_after(200, **seen)) == 2, "no reminders once resolved"
 
 
-def test_a_worker_that_was_down_sends_one_reminder_not_a_backlog(slack, engine):
-    _slack_client, api, workspace, worker, clock = slack
+def test_a_worker_that_was_down_sends_one_reminder_not_a_backlog(stakeholder_slack, engine):
+    _slack_client, api, workspace, worker, clock = stakeholder_slack
     api.post("/api/incidents", json={"title": "Search slow", "severity": "SEV2"})
     seen = {"clock": clock, "worker": worker, "workspace": workspace, "engine": engine}
     assert reminders_after(1, **seen) == []  # the channel is created
@@ -85,8 +65,8 @@ def test_a_worker_that_was_down_sends_one_reminder_not_a_backlog(slack, engine):
     assert "post it." in only, "no stakeholder channel known: the reminder does not invent one"
 
 
-def test_raising_the_severity_shortens_the_cadence(slack, engine):
-    _slack_client, api, workspace, worker, clock = slack
+def test_raising_the_severity_shortens_the_cadence(stakeholder_slack, engine):
+    _slack_client, api, workspace, worker, clock = stakeholder_slack
     api.post("/api/incidents", json={"title": "Search slow", "severity": "SEV3"})
     seen = {"clock": clock, "worker": worker, "workspace": workspace, "engine": engine}
     assert reminders_after(20, **seen) == []
