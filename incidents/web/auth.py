@@ -32,7 +32,9 @@ from incidents.api.deps import ClockDep, SettingsDep, bearer_token, tokens_match
 from incidents.config import Settings
 
 COOKIE = "incidents_session"
-COOKIE_PATH = "/ui"
+# "/" so the runbook links (/runbooks/…) open in a signed-in browser too; the API never
+# reads the cookie (it wants the bearer token), so the wider path opens nothing more.
+COOKIE_PATH = "/"
 LIFETIME = timedelta(hours=12)
 VERSION = "v1"
 KEY_LABEL = b"incidents web session cookie v1"

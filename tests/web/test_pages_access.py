@@ -119,7 +119,7 @@ def test_the_login_form_sets_a_signed_strict_http_only_cookie_that_works(guarded
     for attribute in (
         "HttpOnly",
         "SameSite=strict",
-        "Path=/ui",
+        "Path=/",
         f"Max-Age={int(LIFETIME.total_seconds())}",
     ):
         assert attribute.lower() in cookie.lower(), attribute
@@ -210,3 +210,10 @@ def test_the_stylesheet_and_the_form_need_no_credentials(guarded):
     assert get(guarded, "/ui/static/style.css").status_code == 200
     assert get(guarded, "/ui/login").status_code == 200
     assert get(guarded, "/ui/static/../../incidents.db").status_code == 404
+
+
+def test_a_signed_in_browser_opens_runbook_links_but_not_the_api(guarded):
+    login(guarded, TOKEN)
+    runbook = guarded.get("/runbooks/model-drift", follow_redirects=False)
+    assert runbook.status_code == 200 and runbook.text.startswith("---\ntitle: Model drift")
+    assert guarded.get("/api/incidents").status_code == 401, "the cookie never opens the API"

@@ -11,14 +11,17 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
-from incidents.api.deps import ApiAuth, SettingsDep
+from incidents.api.deps import SettingsDep
 from incidents.api.schemas import ErrorOut
 from incidents.errors import NotFound
 from incidents.runbooks import find_runbook, load_runbooks, runbook_url
+from incidents.web.auth import Viewer
 
 MARKDOWN = "text/markdown; charset=utf-8"
 
-router = APIRouter(tags=["runbooks"], dependencies=[ApiAuth])
+# Viewer, not ApiAuth: people open runbook links from Slack cards and pages in a browser,
+# signed in with the pages' cookie or HTTP Basic; scripts still send the bearer token.
+router = APIRouter(tags=["runbooks"], dependencies=[Viewer])
 
 
 class RunbookOut(BaseModel):
