@@ -6,7 +6,7 @@ import hashlib
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Header, Path, Query, Response, status
 from sqlmodel import Session
 
 from incidents.api.deps import ApiAuth, ClockDep, NotifierDep, SessionDep, SettingsDep
@@ -63,7 +63,8 @@ def get_overrides(
 
 @router.delete("/overrides/{override_id}", responses=ERRORS)
 def delete_override(
-    override_id: int, session: SessionDep, clock: ClockDep, notifier: NotifierDep,
+    override_id: Annotated[int, Path(ge=1, le=2**62)],  # beyond any id; databases stop at 2**63
+    session: SessionDep, clock: ClockDep, notifier: NotifierDep,
     actor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> OverrideOut:  # fmt: skip
     """End an override now (it stays listed, ended, and on the incident's timeline)."""

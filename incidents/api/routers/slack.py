@@ -15,7 +15,14 @@ from incidents.errors import NotFound
 router = APIRouter(tags=["slack"])
 
 
-@router.post("/slack/events", responses={401: {"description": "bad or stale signature"}})
+@router.post(
+    "/slack/events",
+    responses={
+        401: {"description": "bad or stale signature"},
+        404: {"description": "Slack is not configured"},
+        413: {"description": "body over INCIDENTS_MAX_BODY_BYTES"},
+    },
+)
 async def slack_events(request: Request, settings: SettingsDep) -> Response:
     """Verify and dispatch a Slack request; Events API retries are acknowledged, not redone."""
     bolt = request.app.state.bolt
