@@ -9,6 +9,9 @@ from incidents.errors import NotFound
 
 KEY_PREFIX = "INC-"
 SLICE_KEY_MAX = 500
+# Ids are 32-bit integers in PostgreSQL: anything larger names no row, and asking the
+# database would be an "integer out of range" error, not a "not found".
+MAX_ID = 2**31 - 1
 _REF = re.compile(r"^\s*(?:inc-|#)?(\d{1,18})\s*$", re.IGNORECASE)
 
 
@@ -20,11 +23,15 @@ def incident_key(incident_id: int) -> str:
 def parse_incident_ref(ref: str | int) -> int:
     """Return the numeric id named by `ref`, or raise NotFound for something that is no id."""
     if isinstance(ref, int):
-        return ref
-    match = _REF.match(ref)
-    if match is None:
-        raise NotFound(f"no incident {ref!r}: use a number or a key such as INC-42")
-    return int(match.group(1))
+        number = ref
+    else:
+        match = _REF.match(ref)
+        if match is None:
+            raise NotFound(f"no incident {ref!r}: use a number or a key such as INC-42")
+        number = int(match.group(1))
+    if not 0 < number <= MAX_ID:
+        raise NotFound(f"no incident {ref!r}")
+    return number
 
 
 def slice_key(slice_: dict[str, str] | None) -> str | None:

@@ -154,3 +154,15 @@ def test_webhook_limits_refuse_with_a_clear_error_and_write_nothing(database_url
         assert client.post("/webhooks/alertmanager", json=alert).status_code == 202
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM incidents")).scalar_one() == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "code"),
+    [("get", "/api/incidents/INC-99999999999", 404), ("get", "/api/incidents/2147483648", 404),
+     ("delete", "/api/overrides/2147483648", 422),
+     ("patch", "/api/incidents/1/postmortem/actions/2147483648", 422)],
+)  # fmt: skip
+def test_ids_beyond_the_database_integer_are_not_found_not_500(client, method, path, code):
+    client.post("/api/incidents", json={"title": "x"})
+    answer = client.request(method, path, json={"status": "done"})
+    assert answer.status_code == code, answer.text

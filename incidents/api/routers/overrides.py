@@ -13,6 +13,7 @@ from incidents.api.deps import ApiAuth, ClockDep, NotifierDep, SessionDep, Setti
 from incidents.api.override_schemas import OverrideIn, OverrideListOut, OverrideOut
 from incidents.api.routers.incidents import ERRORS
 from incidents.catalog import load_catalog
+from incidents.domain.refs import MAX_ID
 from incidents.flows import overrides as flows
 from incidents.store import overrides as store
 from incidents.store.models import Incident, Override
@@ -63,7 +64,7 @@ def get_overrides(
 
 @router.delete("/overrides/{override_id}", responses=ERRORS)
 def delete_override(
-    override_id: Annotated[int, Path(ge=1, le=2**62)],  # beyond any id; databases stop at 2**63
+    override_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     session: SessionDep, clock: ClockDep, notifier: NotifierDep,
     actor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> OverrideOut:  # fmt: skip

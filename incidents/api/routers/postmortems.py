@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from incidents.api.deps import ApiAuth, ClockDep, SessionDep, SettingsDep
 from incidents.api.routers.incidents import DEFAULT_ACTOR, ERRORS
+from incidents.domain.refs import MAX_ID
 from incidents.flows import postmortems as flows
 from incidents.flows.postmortems import PostmortemView
 from incidents.reports.render import render_postmortem
@@ -226,7 +227,7 @@ def add_action(ref: str, body: ActionInput, session: SessionDep, clock: ClockDep
 @router.patch("/postmortem/actions/{action_id}", responses=ERRORS)
 def patch_action(
     ref: str,
-    action_id: Annotated[int, Path(ge=1, le=2**62)],
+    action_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     body: ActionPatch,
     session: SessionDep,
     clock: ClockDep,
