@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 from incidents.config import Settings
 from incidents.domain import slo as math
 from incidents.domain.alert import Alert, AlertStatus
+from incidents.domain.refs import MAX_ID
 from incidents.domain.severity import Severity
 from incidents.errors import InvalidInput
 from incidents.flows.intake import receive
@@ -170,7 +171,11 @@ def _per_minute(
                                fields=[f"{where}.at"])  # fmt: skip
         minute = store.bucket_of(item.at)
         good, total = minutes.get(minute, (0, 0))
-        minutes[minute] = (good + item.good, total + item.total)
+        good, total = good + item.good, total + item.total
+        if total > MAX_ID:  # the bucket columns are 32-bit integers in PostgreSQL
+            raise InvalidInput(f"{where}.total: at most {MAX_ID} events per minute",
+                               fields=[f"{where}.total"])  # fmt: skip
+        minutes[minute] = (good, total)
     return minutes
 
 

@@ -76,6 +76,8 @@ def test_bad_pushes_are_refused_and_store_nothing(client, clock):
         (SLO, [{"at": (now - timedelta(days=40)).isoformat(), "good": 1, "total": 1}], 422, "at"),
         ("nope", [{"at": now.isoformat(), "good": 1, "total": 1}], 404, "nope"),
         ("chatbot-uptime", [{"at": now.isoformat(), "good": 1, "total": 1}], 422, "minutes"),
+        (SLO, [{"at": now.isoformat(), "good": 0, "total": 2**31}], 422, "per minute"),
+        (SLO, [{"at": now.isoformat(), "good": 0, "total": 2**30}] * 2, 422, "items[1]"),
     ]
     for name, body, code, says in cases:
         answer = client.post(f"/api/slos/{name}/events", json=body)
