@@ -28,6 +28,7 @@ from incidents.api.routers import (
 )
 from incidents.api.telemetry import MetricsMiddleware, Telemetry
 from incidents.config import Settings, get_settings
+from incidents.flows.group_commit import GroupCommitter
 from incidents.flows.ports import Clock, Notifier, SystemClock
 from incidents.outbox.runtime import (
     background_worker,
@@ -81,6 +82,7 @@ def create_app(
     app.state.bolt = _bolt(settings, engine=engine, clock=clock, notifier=app.state.notifier)
     app.state.migration_head = head_revision()
     app.state.telemetry = Telemetry(app.state.engine)
+    app.state.committer = GroupCommitter(engine, settings=settings, clock=clock)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(incidents.router)

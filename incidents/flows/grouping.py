@@ -60,7 +60,8 @@ def apply_group(
         else:
             _attach(incident, alert, now=now, session=session)
     raise_severity(incident, alerts, now=now, session=session)
-    settle(incident, now=now, settings=settings, session=session)
+    if not firing:  # a firing alert was just attached: nothing can settle
+        settle(incident, now=now, settings=settings, session=session)
     session.flush()
     return GroupOutcome(incident, opened)
 

@@ -140,26 +140,62 @@ def receive(
     notifier: Notifier = NULL_NOTIFIER,
 ) -> IntakeResult:
     """Apply parsed alerts in one transaction, unless this delivery was seen before."""
-    now = clock.now()
-    delivery, seen = intake_store.claim_delivery(
-        session, source=source, key=delivery_key, now=now, memory=memory
-    )
-    if seen:
-        stored = dict(delivery.result or {})
+    delivery = Delivery(source, alerts, delivery_key=delivery_key, extra=extra or {}, memory=memory)
+    result = apply_delivery(delivery, settings=settings, session=session, clock=clock,
+                            notifier=notifier, guarded=True)  # fmt: skip
+    if result.duplicate:
         session.rollback()
-        return _replayed(stored, count=len(alerts))
+    else:
+        session.commit()
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A parsed delivery waiting to be applied: its alerts and its idempotency key."""
+
+    source: str
+    alerts: Sequence[Alert]
+    delivery_key: str
+    extra: dict[str, Any] = field(default_factory=dict)
+    memory: timedelta = intake_store.DELIVERY_MEMORY
+
+    def first_group(self) -> str:
+        """Return the smallest group key, the order in which a batch takes its locks."""
+        return min((alert.group_key for alert in self.alerts), default="")
+
+
+def apply_delivery(
+    delivery: Delivery,
+    *,
+    settings: Settings,
+    session: Session,
+    clock: Clock,
+    notifier: Notifier,
+    guarded: bool,
+) -> IntakeResult:
+    """Apply one delivery inside the caller's transaction (the caller commits).
+
+    `guarded` wraps each group in a savepoint so a concurrent opening of the same group
+    (IntegrityError) is retried; the group-commit writer runs unguarded and, on any error,
+    redoes its batch one guarded delivery at a time.
+    """
+    now = clock.now()
+    claim = intake_store.claim_delivery(session, source=delivery.source, key=delivery.delivery_key,
+                                        now=now, memory=delivery.memory)  # fmt: skip
+    if claim.seen:
+        return _replayed(claim.result or {}, count=len(delivery.alerts))
     touched: list[int] = []
-    for group in _groups([_repair(alert, now) for alert in alerts]):
-        outcome = _apply_with_retry(group, now=now, settings=settings, session=session)
+    for group in _groups([_repair(alert, now) for alert in delivery.alerts]):
+        outcome = _apply(group, now=now, settings=settings, session=session, guarded=guarded)
         if outcome is not None and outcome.incident.id not in touched:
             assert outcome.incident.id is not None
             touched.append(outcome.incident.id)
             _notify(notifier, session, outcome, now=now)
-    result = IntakeResult(alerts=len(alerts), incidents=touched, extra=extra or {})
-    delivery.result = {**result.as_json(), "extra": result.extra}
-    if delivery.id is not None and delivery.id % FORGET_EVERY == 0:
+    result = IntakeResult(alerts=len(delivery.alerts), incidents=touched, extra=delivery.extra)
+    intake_store.record_result(session, claim, {**result.as_json(), "extra": result.extra})
+    if claim.id % FORGET_EVERY == 0:
         intake_store.forget_old_deliveries(session, now=now)
-    session.commit()
     return result
 
 
@@ -216,22 +252,32 @@ def _fitted(alert: Alert) -> dict[str, Any]:
     return changes
 
 
-def _apply_with_retry(
-    group: Sequence[tuple[Alert, float]], *, now: datetime, settings: Settings, session: Session
-) -> GroupOutcome | None:
-    """Apply one group; retry when another process opened or reopened it concurrently."""
-    alerts = [alert for alert, _ in group]
+def _apply(
+    group: Sequence[tuple[Alert, float]], *, now: datetime, settings: Settings, session: Session,
+    guarded: bool,
+) -> GroupOutcome | None:  # fmt: skip
+    """Apply one group, in a retried savepoint when guarded."""
+    if not guarded:
+        return _apply_group(group, now=now, settings=settings, session=session)
     for attempt in range(GROUP_ATTEMPTS):
         try:
             with session.begin_nested():
-                outcome = apply_group(alerts, now=now, settings=settings, session=session)
-                if outcome is not None:
-                    _note_skew(outcome.incident, group, now=now, session=session)
-                return outcome
-        except IntegrityError:
+                return _apply_group(group, now=now, settings=settings, session=session)
+        except IntegrityError:  # another process opened or reopened the group meanwhile
             if attempt == GROUP_ATTEMPTS - 1:
                 raise
     return None
+
+
+def _apply_group(
+    group: Sequence[tuple[Alert, float]], *, now: datetime, settings: Settings, session: Session
+) -> GroupOutcome | None:
+    """Bring the group's incident up to date and note any clock skew."""
+    outcome = apply_group([alert for alert, _ in group], now=now, settings=settings,
+                          session=session)  # fmt: skip
+    if outcome is not None:
+        _note_skew(outcome.incident, group, now=now, session=session)
+    return outcome
 
 
 def _note_skew(

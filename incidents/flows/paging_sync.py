@@ -56,14 +56,14 @@ def receive_sync(
         session.rollback()
         return None
     now = clock.now()
-    delivery, seen = intake_store.claim_delivery(session, source=SOURCE, key=delivery_key, now=now,
-                                                 memory=intake_store.DELIVERY_MEMORY)  # fmt: skip
-    if seen:
-        stored = dict(delivery.result or {})
+    claim = intake_store.claim_delivery(session, source=SOURCE, key=delivery_key, now=now,
+                                        memory=intake_store.DELIVERY_MEMORY)  # fmt: skip
+    if claim.seen:
+        stored = dict(claim.result or {})
         session.rollback()
         return IntakeResult(alerts=0, incidents=list(stored.get("incidents", [])), duplicate=True)
     result = IntakeResult(alerts=0, incidents=[incident.id], extra={"synced": event.event_type})
-    delivery.result = {**result.as_json(), "extra": result.extra}
+    intake_store.record_result(session, claim, {**result.as_json(), "extra": result.extra})
     incident.pagerduty_incident_id = event.pagerduty_id
     _apply(incident, event, session=session, clock=clock, notifier=notifier)
     session.commit()

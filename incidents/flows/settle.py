@@ -15,7 +15,7 @@ from incidents.domain.lifecycle import TRANSITIONS, Event, Status, apply_event
 from incidents.domain.severity import Severity
 from incidents.domain.timeline import TimelineKind
 from incidents.flows.incidents import changes_as_data, record_entry, timestamps_of
-from incidents.store import incidents as store
+from incidents.store import intake as intake_store
 from incidents.store.intake import AUTO_ACTOR
 from incidents.store.models import Incident
 
@@ -69,10 +69,10 @@ def settle(incident: Incident, *, now: datetime, settings: Settings, session: Se
     """When every alert has resolved: mitigate at the latest end, and resolve if configured."""
     session.flush()
     assert incident.id is not None
-    records = store.list_alerts(session, incident.id)
-    if not records or any(record.status != AlertStatus.RESOLVED.value for record in records):
+    count, unresolved, latest_end, endless = intake_store.alert_states(session, incident.id)
+    if not count or unresolved:
         return
-    latest = max(record.ends_at or now for record in records)
+    latest = now if endless or latest_end is None else latest_end
     floor = max(t for t in (incident.impact_started_at, incident.mitigated_at) if t is not None)
     at = min(max(latest, floor), now)
     status = Status(incident.status)

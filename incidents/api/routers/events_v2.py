@@ -13,14 +13,13 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
+from incidents.api.accept import accept
 from incidents.api.body import read_limited
-from incidents.api.deps import ClockDep, NotifierDep, SessionDep, SettingsDep
+from incidents.api.deps import SettingsDep
 from incidents.api.errors import status_code_for
 from incidents.api.routers.webhooks import JSON_BODY
 from incidents.errors import IncidentsError, InvalidInput, MalformedPayload
-from incidents.flows import intake
 from incidents.ingest import events_v2
 
 RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -35,30 +34,14 @@ router = APIRouter(tags=["webhooks"])
 
 @router.post("/webhooks/events-v2", status_code=202, responses=RESPONSES, openapi_extra=JSON_BODY)
 @router.post("/v2/enqueue", status_code=202, responses=RESPONSES, openapi_extra=JSON_BODY)
-async def enqueue(
-    request: Request,
-    settings: SettingsDep,
-    session: SessionDep,
-    clock: ClockDep,
-    notifier: NotifierDep,
-) -> JSONResponse:
+async def enqueue(request: Request, settings: SettingsDep) -> JSONResponse:
     """Accept one Events API v2 event and answer exactly as PagerDuty does."""
     try:
         body = await read_limited(request, limit=settings.max_body_bytes)
     except IncidentsError as exc:
         return _refusal(exc, b"")
     try:
-        _, alerts = await run_in_threadpool(
-            intake.deliver,
-            events_v2.ADAPTER,
-            headers=request.headers,
-            body=body,
-            params={},
-            settings=settings,
-            session=session,
-            clock=clock,
-            notifier=notifier,
-        )
+        _, alerts = await accept(request, events_v2.ADAPTER, body, params={})
     except IncidentsError as exc:
         return _refusal(exc, body)
     answer = {"status": "success", "message": "Event processed"}

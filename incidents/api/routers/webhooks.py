@@ -6,13 +6,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 
+from incidents.api.accept import accept
 from incidents.api.body import read_limited
-from incidents.api.deps import ClockDep, NotifierDep, SessionDep, SettingsDep
+from incidents.api.deps import SettingsDep
 from incidents.api.schemas import ErrorOut
 from incidents.errors import NotFound
-from incidents.flows import intake
 from incidents.ingest.registry import ADAPTERS
 
 JSON_BODY: dict[str, Any] = {
@@ -41,28 +40,11 @@ class WebhookOut(BaseModel):
 
 
 @router.post("/webhooks/{source}", status_code=202, responses=ERRORS, openapi_extra=JSON_BODY)
-async def receive_webhook(
-    source: str,
-    request: Request,
-    settings: SettingsDep,
-    session: SessionDep,
-    clock: ClockDep,
-    notifier: NotifierDep,
-) -> WebhookOut:
+async def receive_webhook(source: str, request: Request, settings: SettingsDep) -> WebhookOut:
     """Accept alerts from a source; answer only after they are committed."""
     adapter = ADAPTERS.get(source)
     if adapter is None:
         raise NotFound(f"unknown source {source!r}: use one of {', '.join(sorted(ADAPTERS))}")
     body = await read_limited(request, limit=settings.max_body_bytes)
-    result, _ = await run_in_threadpool(
-        intake.deliver,
-        adapter,
-        headers=request.headers,
-        body=body,
-        params=dict(request.query_params),
-        settings=settings,
-        session=session,
-        clock=clock,
-        notifier=notifier,
-    )
+    result, _ = await accept(request, adapter, body, params=dict(request.query_params))
     return WebhookOut(**result.as_json())

@@ -1,0 +1,146 @@
+"""Group commit: deliveries that wait while the writer is busy share one transaction, each
+answered only after that transaction commits; a failing delivery costs the others nothing."""
+
+# ruff: noqa: ARG002 (the notifier keeps the port's signature)
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future, wait
+from datetime import datetime
+
+import pytest
+from sqlmodel import Session, col, select
+
+from incidents.flows import group_commit
+from incidents.flows.group_commit import GroupCommitter
+from incidents.flows.intake import Delivery, IntakeResult
+from incidents.flows.ports import NullNotifier
+from incidents.store.models import AlertRecord, Incident
+from tests.flows.test_intake import alert
+
+WAIT = 20.0
+
+
+class GateNotifier(NullNotifier):
+    """Holds the writer inside its transaction until the test opens the gate; can refuse a
+    group to make one delivery fail."""
+
+    def __init__(self, *, refuse: str | None = None) -> None:
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+        self.refuse = refuse
+
+    def incident_opened(self, session: Session, incident: Incident, *, now: datetime,
+                        declared: bool) -> None:  # fmt: skip
+        self._visit(incident)
+
+    def incident_changed(self, session: Session, incident: Incident, *,
+                         now: datetime) -> None:  # fmt: skip
+        self._visit(incident)
+
+    def _visit(self, incident: Incident) -> None:
+        self.entered.set()
+        assert self.gate.wait(WAIT), "the test never opened the gate"
+        if incident.group_key == self.refuse:
+            raise RuntimeError(f"notifier refuses {incident.group_key}")
+
+
+def delivery(n: int, *, group: str = "g", key: str | None = None) -> Delivery:
+    return Delivery("alertmanager", [alert(f"fp-{n}", group=group)], delivery_key=key or f"d-{n}")
+
+
+def stored(engine) -> tuple[list[str], list[str]]:
+    with Session(engine) as session:
+        fingerprints = session.exec(select(AlertRecord.fingerprint).order_by(col(AlertRecord.id)))
+        groups = session.exec(select(Incident.group_key).order_by(col(Incident.id)))
+        return sorted(fingerprints.all()), [g or "" for g in groups.all()]
+
+
+def held_batch(committer: GroupCommitter, notifier: GateNotifier,
+               deliveries: list[Delivery]) -> list[Future[IntakeResult]]:  # fmt: skip
+    """Submit the first delivery, wait until the writer is inside its transaction, queue
+    the rest behind it, then let it go."""
+    first = committer.submit(deliveries[0], notifier)
+    assert notifier.entered.wait(WAIT)
+    rest = [committer.submit(d, notifier) for d in deliveries[1:]]
+    assert not first.done(), "answered before its transaction committed"
+    notifier.gate.set()
+    futures = [first, *rest]
+    done, _ = wait(futures, timeout=WAIT)
+    assert len(done) == len(futures)
+    return futures
+
+
+def test_deliveries_waiting_behind_a_transaction_share_the_next_one(engine, settings, clock):
+    committer = GroupCommitter(engine, settings=settings, clock=clock)
+    notifier = GateNotifier()
+    futures = held_batch(committer, notifier, [delivery(n, group=f"g{n % 3}") for n in range(21)])
+    results = [future.result() for future in futures]
+    assert committer.batches == 2, "the first delivery alone, then the 20 that waited, together"
+    assert [r.alerts for r in results] == [1] * 21 and not any(r.duplicate for r in results)
+    fingerprints, groups = stored(engine)
+    assert fingerprints == sorted(f"fp-{n}" for n in range(21))
+    assert sorted(groups) == ["g0", "g1", "g2"], "one incident per group"
+
+
+def test_a_batch_holds_at_most_the_configured_number(engine, settings, clock):
+    committer = GroupCommitter(engine, settings=settings.model_copy(update={"group_commit_max": 4}),
+                               clock=clock)  # fmt: skip
+    notifier = GateNotifier()
+    held_batch(committer, notifier, [delivery(n) for n in range(9)])
+    assert committer.batches == 3, "1, then 4 and 4"
+    assert len(stored(engine)[0]) == 9
+
+
+def test_a_failing_delivery_costs_the_others_nothing(engine, settings, clock):
+    committer = GroupCommitter(engine, settings=settings, clock=clock)
+    notifier = GateNotifier(refuse="bad")
+    batch = [delivery(0), delivery(1), delivery(2, group="bad"), delivery(3), delivery(4)]
+    futures = held_batch(committer, notifier, batch)
+    with pytest.raises(RuntimeError, match="refuses bad"):
+        futures[2].result()
+    assert all(futures[n].result().alerts == 1 for n in (0, 1, 3, 4))
+    fingerprints, groups = stored(engine)
+    assert fingerprints == ["fp-0", "fp-1", "fp-3", "fp-4"], "nothing of the failed one"
+    assert groups == ["g"]
+
+
+def test_a_redelivery_in_the_same_batch_is_a_duplicate(engine, settings, clock):
+    committer = GroupCommitter(engine, settings=settings, clock=clock)
+    notifier = GateNotifier()
+    same = delivery(1, key="once")
+    futures = held_batch(committer, notifier, [delivery(0), same, same, same])
+    results = [future.result() for future in futures]
+    assert [r.duplicate for r in results] == [False, False, True, True]
+    assert results[2].incidents == results[1].incidents
+    assert stored(engine)[0] == ["fp-0", "fp-1"]
+
+
+def test_a_delivery_whose_sender_left_before_its_turn_is_not_applied(engine, settings, clock):
+    committer = GroupCommitter(engine, settings=settings, clock=clock)
+    notifier = GateNotifier()
+    first = committer.submit(delivery(0), notifier)
+    assert notifier.entered.wait(WAIT)
+    gone = committer.submit(delivery(1), notifier)
+    assert gone.cancel()
+    notifier.gate.set()
+    assert first.result(timeout=WAIT).alerts == 1
+    assert stored(engine)[0] == ["fp-0"]
+
+
+def test_the_writer_thread_stops_when_idle_and_starts_again(engine, settings, clock, monkeypatch):
+    monkeypatch.setattr(group_commit, "IDLE_SECONDS", 0.05)
+    committer = GroupCommitter(engine, settings=settings, clock=clock)
+    notifier = GateNotifier()
+    notifier.gate.set()
+
+    def writers() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "group-commit" and t.is_alive()]
+
+    assert committer.submit(delivery(0), notifier).result(timeout=WAIT).alerts == 1
+    for thread in writers():
+        thread.join(timeout=WAIT)
+    assert writers() == []
+    assert committer.submit(delivery(1), notifier).result(timeout=WAIT).alerts == 1
+    assert stored(engine)[0] == ["fp-0", "fp-1"]
