@@ -90,8 +90,10 @@ def _latency(report: str, percentile: str) -> float:
 
 
 @contextmanager
-def process(command: list[str], *, env: dict[str, str], health: str, log: Path) -> Iterator[str]:
-    """Start a server process on a free port; yield its base URL; stop it."""
+def process(
+    command: list[str], *, env: dict[str, str], health: str, log: Path
+) -> Iterator[tuple[str, int]]:
+    """Start a server process on a free port; yield its base URL and pid; stop it."""
     port = free_port()
     full = [part.replace("{port}", str(port)) for part in command]
     with log.open("w") as sink:
@@ -99,7 +101,7 @@ def process(command: list[str], *, env: dict[str, str], health: str, log: Path) 
         base = f"http://127.0.0.1:{port}"
         try:
             _wait(base + health, child, log)
-            yield base
+            yield base, child.pid
         finally:
             child.terminate()
             try:
@@ -113,21 +115,22 @@ def _wait(url: str, child: subprocess.Popen[bytes], log: Path) -> None:
     """Wait until the server answers (or fail with its log)."""
     for _ in range(300):
         if child.poll() is not None:
-            raise RuntimeError(f"server exited:\n{log.read_text()}")
+            raise RuntimeError(f"server exited:\n{log.read_text()[-3000:]}")
         try:
             if httpx.get(url, timeout=1).status_code < 500:
                 return
         except httpx.HTTPError:
             pass
         subprocess.run(["sleep", "0.1"], check=True)
-    raise RuntimeError(f"server did not start:\n{log.read_text()}")
+    raise RuntimeError(f"server did not start:\n{log.read_text()[-3000:]}")
 
 
 def bare(workers: int, *, tmp: Path, duration: int, connections: int, groups: int) -> Load:
     """Measure the bare Starlette endpoint."""
     command = [sys.executable, "-m", "uvicorn", "tests.bench.bare:app", "--host", "127.0.0.1",
                "--port", "{port}", "--log-level", "warning", "--workers", str(workers)]  # fmt: skip
-    with process(command, env=dict(os.environ), health="/docs-none", log=tmp / "bare.log") as base:
+    log = tmp / "bare.log"
+    with process(command, env=dict(os.environ), health="/docs-none", log=log) as (base, _):
         return wrk(base, duration=duration, connections=connections, groups=groups)
 
 
@@ -140,7 +143,7 @@ def real(database_url: str, workers: int, *, tmp: Path, duration: int, connectio
             "INCIDENTS_RUNBOOKS_DIR": str(tmp / "no-runbooks")}  # fmt: skip
     command = [sys.executable, "-m", "incidents", "serve", "--host", "127.0.0.1",
                "--port", "{port}", "--workers", str(workers)]  # fmt: skip
-    with process(command, env=env, health="/healthz", log=tmp / "serve.log") as base:
+    with process(command, env=env, health="/healthz", log=tmp / "serve.log") as (base, _):
         return wrk(base, duration=duration, connections=connections, groups=groups)
 
 
