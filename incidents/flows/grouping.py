@@ -97,6 +97,7 @@ def _open(
     )
     incident.runbook = _runbook(incident, firing, settings=settings)
     store.add_incident(session, incident)
+    intake_store.remember_open(session, incident)
     text = f"{incident_key(_id(incident))} opened by {earliest.source}: {incident.title}"
     note(
         session,
@@ -139,6 +140,7 @@ def _reopen(
         setattr(incident, change.field, change.new)
     incident.resolved_by = None
     session.flush()  # the open-group index refuses a second open incident here
+    intake_store.remember_open(session, incident)
     note(
         session,
         incident,

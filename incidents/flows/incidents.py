@@ -260,8 +260,9 @@ def record_entry(
     actor: str | None,
     text: str | None = None,
     data: dict[str, Any] | None = None,
+    flush: bool = True,
 ) -> TimelineEntry:
-    """Append one timeline entry for `incident` (flushes, does not commit)."""
+    """Append one timeline entry for `incident` (flushes unless told not to; no commit)."""
     entry = TimelineEntry(
         incident_id=_id(incident),
         at=at,
@@ -271,7 +272,7 @@ def record_entry(
         text=text,
         data=data,
     )
-    return store.add_timeline_entry(session, entry)
+    return store.add_timeline_entry(session, entry, flush=flush)
 
 
 def _id(incident: Incident) -> int:

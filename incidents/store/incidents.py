@@ -85,10 +85,13 @@ def _conditions(where: IncidentFilter) -> list[Any]:
     return conditions
 
 
-def add_timeline_entry(session: Session, entry: TimelineEntry) -> TimelineEntry:
-    """Append one timeline entry and flush."""
+def add_timeline_entry(
+    session: Session, entry: TimelineEntry, *, flush: bool = True
+) -> TimelineEntry:
+    """Append one timeline entry; flush unless the caller lets it ride with the next write."""
     session.add(entry)
-    session.flush()
+    if flush:
+        session.flush()
     return entry
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import and_, case, delete, func, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -18,14 +18,45 @@ DELIVERY_MEMORY = timedelta(hours=24)
 
 
 def find_open_incident(session: Session, *, source: str, group_key: str) -> Incident | None:
-    """Return the open incident of a group, locked for update."""
+    """Return the open incident of a group, locked for update.
+
+    Within one transaction the answer is remembered: the row lock holds until commit, so
+    nobody else can have changed it, and group commit applies many deliveries of the same
+    group in one transaction.
+    """
+    known = _open_groups(session)
+    cached = known.get((source, group_key))
+    if cached is not None and cached in session and cached.status != Status.RESOLVED.value:
+        return cached
     statement = (
         select(Incident)
         .where(Incident.source == source, Incident.group_key == group_key)
         .where(Incident.status != Status.RESOLVED.value)
         .with_for_update()
     )
-    return session.exec(statement).first()
+    found = session.exec(statement).first()
+    if found is not None:
+        known[(source, group_key)] = found
+    return found
+
+
+def remember_open(session: Session, incident: Incident) -> None:
+    """Note an incident this transaction opened or reopened as its group's open one."""
+    _open_groups(session)[(incident.source, incident.group_key or "")] = incident
+
+
+def _open_groups(session: Session) -> dict[tuple[str, str], Incident]:
+    """Return this transaction's open incidents by group (a new map per transaction)."""
+    transaction = session.get_transaction()
+    mark, stored = session.info.get(_OPEN_GROUPS, (None, None))
+    if mark is transaction and stored is not None:
+        return cast(dict[tuple[str, str], Incident], stored)
+    known: dict[tuple[str, str], Incident] = {}
+    session.info[_OPEN_GROUPS] = (transaction, known)
+    return known
+
+
+_OPEN_GROUPS = "incidents_open_groups"
 
 
 def find_reopenable(
