@@ -1,4 +1,8 @@
-"""FastAPI dependencies as ``Annotated`` aliases: settings, session, clock, authentication."""
+"""FastAPI dependencies as ``Annotated`` aliases: settings, session, clock, authentication.
+
+The ones that only read app state are ``async``: FastAPI runs a plain ``def`` dependency
+in its thread pool, a hop that cost more than the dependency itself on every request.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from incidents.errors import Unauthorized
 from incidents.flows.ports import Clock, Notifier
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """Return the settings the app was built with."""
     settings: Settings = request.app.state.settings
     return settings
@@ -26,13 +30,13 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     """Return the app's clock."""
     clock: Clock = request.app.state.clock
     return clock
 
 
-def get_notifier(request: Request) -> Notifier:
+async def get_notifier(request: Request) -> Notifier:
     """Return the app's notifier (Slack when configured)."""
     notifier: Notifier = request.app.state.notifier
     return notifier
@@ -60,7 +64,7 @@ def tokens_match(given: str | None, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
-def require_api_token(request: Request, settings: SettingsDep) -> None:
+async def require_api_token(request: Request, settings: SettingsDep) -> None:
     """Refuse /api/* requests without the configured API token (open when none is set)."""
     if settings.api_token is None:
         return
