@@ -1,6 +1,7 @@
 """Crash safety (issue 13): kill -9 the server in the middle of an alert storm; every alert
 it acknowledged (202) is in the database afterwards, nothing is half-written, and the
-restarted server carries on."""
+restarted server carries on. And kill -9 it while its outbox is delivering to Slack: after
+the restart every message reaches Slack exactly once."""
 
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 from sqlalchemy import text
 
 from incidents.store.db import build_engine
+from tests.fake_slack import TOKEN as SLACK_TOKEN
+from tests.fake_slack import fake_slack
 from tests.servers import free_port, server_env, wait_for_http
 
 TOKEN = "crash-test-webhook-token"
@@ -41,9 +45,9 @@ def alert(sender: int, number: int) -> bytes:
     }).encode()  # fmt: skip
 
 
-def start(tmp_path: Path, url: str, port: int) -> subprocess.Popen[bytes]:
+def start(tmp_path: Path, url: str, port: int, **settings: str) -> subprocess.Popen[bytes]:
     """Start `incidents serve` on the database; wait until it answers."""
-    env = server_env(url, webhook_token=TOKEN, api_token="crash-test-api-token")
+    env = server_env(url, webhook_token=TOKEN, api_token="crash-test-api-token", **settings)
     log = tmp_path / f"serve-{port}.log"
     with log.open("w") as sink:  # the child keeps its own copy of the descriptor
         process = subprocess.Popen(
@@ -125,3 +129,62 @@ def test_kill_9_during_a_storm_loses_no_acknowledged_alert(tmp_path):
     finally:
         restarted.send_signal(signal.SIGINT)
         restarted.wait(timeout=15)
+
+
+def outbox_states(url: str) -> list[str]:
+    """Return the state of every outbox message."""
+    engine = build_engine(url)
+    try:
+        with engine.connect() as connection:
+            return list(connection.execute(text("SELECT state FROM outbox")).scalars())
+    finally:
+        engine.dispose()
+
+
+def wait_until(check: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    """Poll `check` until it holds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_kill_9_during_outbox_delivery_then_every_message_reaches_slack_once(tmp_path):
+    url = f"sqlite:///{tmp_path / 'outbox.db'}"
+    with fake_slack() as (slack_url, workspace):
+        slack = {"slack_bot_token": SLACK_TOKEN, "slack_api_url": slack_url,
+                 "slack_channel": "C0ANNOUNCE", "update_cadence": "off",
+                 "outbox_lease": "2", "outbox_poll_interval": "0.1"}  # fmt: skip
+        workspace.stall["chat.postMessage"] = 30  # Slack takes the post, then hangs
+        port = free_port()
+        server = start(tmp_path, url, port, **slack)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for group in range(3):  # three SEV2 groups: three incidents, each announced
+                critical = alert(0, group).replace(b'"warning"', b'"error"')
+                answer = httpx.post(
+                    f"{base}/webhooks/alertmanager",
+                    content=critical,
+                    headers={"Authorization": f"Bearer {TOKEN}"},
+                    timeout=10,
+                )
+                assert answer.status_code == 202, answer.text
+            wait_until(lambda: workspace.count("chat.postMessage") >= 1, "a post to reach Slack")
+            assert "delivering" in outbox_states(url), "killed in the middle of a delivery"
+        finally:
+            os.kill(server.pid, signal.SIGKILL)
+            server.wait(timeout=10)
+        workspace.stall.clear()
+        workspace.released.set()
+        time.sleep(2.2)  # the dead server's lease runs out
+        restarted = start(tmp_path, url, free_port(), **slack)
+        try:
+            wait_until(lambda: set(outbox_states(url)) == {"done"}, "the outbox to drain")
+        finally:
+            restarted.send_signal(signal.SIGINT)
+            restarted.wait(timeout=15)
+    posted = [message for channel in workspace.messages.values() for message in channel]
+    keys = [message["metadata"]["event_payload"]["key"] for message in posted]
+    assert len(keys) == len(set(keys)), f"a message reached Slack twice: {keys}"
+    assert len(workspace.messages["C0ANNOUNCE"]) == 3, "every announcement, once"
+    assert workspace.count("conversations.history") >= 1, "the redelivery looked before posting"

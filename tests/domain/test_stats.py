@@ -5,11 +5,16 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import fisher_exact, norm
 
-from incidents.domain.stats import benjamini_hochberg, two_proportion_test, wilson_interval
+from incidents.domain.stats import (
+    FISHER_EXACT_MAX_TOTAL,
+    benjamini_hochberg,
+    two_proportion_test,
+    wilson_interval,
+)
 from incidents.errors import InvalidInput
 
 Z95 = 1.959963984540054  # Φ⁻¹(0.975)
@@ -140,6 +145,36 @@ def test_fisher_with_a_perfect_reference():
     assert result.p_value == float(fisher_exact([[490, 10], [5000, 0]], alternative="less").pvalue)
     # P(all 10 failures land in the current 500 of 5500) = C(500,10)/C(5500,10)
     assert result.p_value == pytest.approx(math.comb(500, 10) / math.comb(5500, 10), rel=1e-9)
+
+
+@st.composite
+def large_sparse_tables(draw):
+    """Tables just above the exact-test limit with one small margin (a small expected cell)."""
+    n_r = draw(st.integers(500_001, 2_000_000))
+    n_c = draw(st.integers(500_000, 2_000_000))
+    rare = draw(st.integers(0, 12))  # the few failures (or successes) of the whole table
+    in_current = draw(st.integers(0, rare))
+    if draw(st.booleans()):  # rare failures
+        return n_r - (rare - in_current), n_r, n_c - in_current, n_c
+    return rare - in_current, n_r, in_current, n_c  # rare successes
+
+
+@settings(max_examples=40, deadline=None)
+@given(large_sparse_tables())
+def test_large_tables_take_the_binomial_limit_within_a_fraction_of_a_percent(table):
+    x_r, n_r, x_c, n_c = table
+    result = two_proportion_test(x_r, n_r, x_c, n_c)
+    assert result.method == "fisher" and n_r + n_c > FISHER_EXACT_MAX_TOTAL
+    exact = fisher_exact([[x_c, n_c - x_c], [x_r, n_r - x_r]], alternative="less").pvalue
+    assert result.p_value == pytest.approx(float(exact), rel=3e-3, abs=1e-12)
+
+
+def test_a_huge_table_is_answered_from_the_binomial_limit():
+    # 10¹² trials a side, 7 failures of which all 7 in current: C(n_c, 7) / C(2·10¹², 7) ≈ 2⁻⁷
+    n = 10**12
+    result = two_proportion_test(n, n, n - 7, n)
+    assert result.method == "fisher"
+    assert result.p_value == pytest.approx(0.5**7, rel=1e-9)
 
 
 @st.composite
