@@ -62,8 +62,7 @@ def apply_group(
     raise_severity(incident, alerts, now=now, session=session)
     if not firing:  # a firing alert was just attached: nothing can settle
         settle(incident, now=now, settings=settings, session=session)
-    session.flush()
-    return GroupOutcome(incident, opened)
+    return GroupOutcome(incident, opened)  # flushed by the caller's savepoint or commit
 
 
 def _open(
@@ -163,7 +162,7 @@ def _attach(incident: Incident, alert: Alert, *, now: datetime, session: Session
         starts_at=alert.starts_at,
     )
     if record is None:
-        session.add(_new_record(incident, alert, now=now))
+        intake_store.add_alert(session, _new_record(incident, alert, now=now))
         note(
             session,
             incident,

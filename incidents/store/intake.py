@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import and_, case, delete, func, or_, update
+from sqlalchemy import JSON, and_, bindparam, case, delete, func, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -28,13 +29,11 @@ def find_open_incident(session: Session, *, source: str, group_key: str) -> Inci
     cached = known.get((source, group_key))
     if cached is not None and cached in session and cached.status != Status.RESOLVED.value:
         return cached
-    statement = (
-        select(Incident)
-        .where(Incident.source == source, Incident.group_key == group_key)
-        .where(Incident.status != Status.RESOLVED.value)
-        .with_for_update()
-    )
-    found = session.exec(statement).first()
+    params = {"source": source, "group": group_key}
+    found = session.exec(_OPEN_INCIDENT, params=params).first()
+    if found is not None and found.status == Status.RESOLVED.value:  # resolved, not flushed
+        session.flush()
+        found = session.exec(_OPEN_INCIDENT, params=params).first()
     if found is not None:
         known[(source, group_key)] = found
     return found
@@ -46,23 +45,30 @@ def remember_open(session: Session, incident: Incident) -> None:
 
 
 def _open_groups(session: Session) -> dict[tuple[str, str], Incident]:
-    """Return this transaction's open incidents by group (a new map per transaction)."""
+    """Return this transaction's open incidents by group."""
+    return _per_transaction(session, _OPEN_GROUPS)
+
+
+def _per_transaction(session: Session, name: str) -> dict[Any, Any]:
+    """Return a map kept in the session for the current transaction only (new each time)."""
     transaction = session.get_transaction()
-    mark, stored = session.info.get(_OPEN_GROUPS, (None, None))
+    mark, stored = session.info.get(name, (None, None))
     if mark is transaction and stored is not None:
-        return cast(dict[tuple[str, str], Incident], stored)
-    known: dict[tuple[str, str], Incident] = {}
-    session.info[_OPEN_GROUPS] = (transaction, known)
+        return cast(dict[Any, Any], stored)
+    known: dict[Any, Any] = {}
+    session.info[name] = (transaction, known)
     return known
 
 
 _OPEN_GROUPS = "incidents_open_groups"
+_NEW_ALERTS = "incidents_new_alerts"
 
 
 def find_reopenable(
     session: Session, *, source: str, group_key: str, since: datetime
 ) -> Incident | None:
     """Return the group's newest incident auto-resolved at or after `since`, locked."""
+    session.flush()  # a resolution earlier in this transaction counts (rare: no open one)
     statement = (
         select(Incident)
         .where(Incident.source == source, Incident.group_key == group_key)
@@ -82,19 +88,37 @@ def find_matching_alert(
 
     One query led by (source, fingerprint), the unique index's prefix: an incident's alerts
     all come from its own source, and filtering by incident first would scan every alert
-    of the incident, which under a storm grows with each delivery.
+    of the incident, which under a storm grows with each delivery. Alerts this transaction
+    added and has not flushed yet (group commit defers the flush to the end of a batch)
+    are looked at first; a database row whose unflushed state no longer matches sends the
+    question to the database again after a flush.
     """
-    firing_here = and_(
-        col(AlertRecord.incident_id) == incident_id, col(AlertRecord.status) == "firing"
-    )
-    statement = (
-        select(AlertRecord)
-        .where(AlertRecord.source == source, AlertRecord.fingerprint == fingerprint)
-        .where(or_(firing_here, col(AlertRecord.starts_at) == starts_at))
-        .order_by(case((firing_here, 0), else_=1))
-        .limit(1)
-    )
-    return session.exec(statement).first()
+
+    def fits(record: AlertRecord) -> bool:
+        firing_here = record.incident_id == incident_id and record.status == "firing"
+        return firing_here or record.starts_at == starts_at
+
+    pending = [r for r in _new_alerts(session).get((source, fingerprint), []) if fits(r)]
+    if pending:
+        return min(pending, key=lambda r: 0 if r.status == "firing" else 1)
+    params = {"source": source, "fingerprint": fingerprint, "incident": incident_id,
+              "starts": starts_at}  # fmt: skip
+    found = session.exec(_MATCHING_ALERT, params=params).first()
+    if found is not None and not fits(found):
+        session.flush()
+        found = session.exec(_MATCHING_ALERT, params=params).first()
+    return found
+
+
+def add_alert(session: Session, record: AlertRecord) -> None:
+    """Add a new alert row (flushed with the transaction's next write)."""
+    session.add(record)
+    _new_alerts(session).setdefault((record.source, record.fingerprint), []).append(record)
+
+
+def _new_alerts(session: Session) -> dict[tuple[str, str], list[AlertRecord]]:
+    """Return the alerts this transaction added, by (source, fingerprint)."""
+    return _per_transaction(session, _NEW_ALERTS)
 
 
 def alert_states(session: Session, incident_id: int) -> tuple[int, int, datetime | None, int]:
@@ -136,33 +160,63 @@ def claim_delivery(
     alone and returns no row. On PostgreSQL a concurrent claim of the same key waits for
     the first to commit, so exactly one of them applies the delivery.
     """
-    insert = _dialect_insert(session)
-    statement = insert(Delivery).values(source=source, key=key, received_at=now, result=None)
-    statement = statement.on_conflict_do_update(
-        index_elements=["source", "key"],
-        set_={"received_at": statement.excluded.received_at, "result": None},
-        where=col(Delivery.received_at) < now - memory,
-    ).returning(col(Delivery.id))
-    claimed = session.execute(statement).scalar_one_or_none()
+    connection = session.connection()  # Core: no ORM machinery for a one-row upsert
+    claim = _claim_statement(connection.dialect.name)
+    params = {"source": source, "key": key, "now": now, "cutoff": now - memory}
+    claimed = connection.execute(claim, params).scalar_one_or_none()
     if claimed is not None:
         return Claim(id=int(claimed), seen=False)
-    first = session.execute(
-        select(col(Delivery.id), col(Delivery.result)).where(
-            Delivery.source == source, Delivery.key == key
-        )
-    ).one()
+    first = connection.execute(_SEEN_DELIVERY, {"source": source, "key": key}).one()
     return Claim(id=int(first[0]), seen=True, result=first[1])
 
 
 def record_result(session: Session, claim: Claim, result: dict[str, Any]) -> None:
     """Keep a delivery's answer for its redeliveries."""
-    session.execute(update(Delivery).where(col(Delivery.id) == claim.id).values(result=result))
+    session.connection().execute(_RECORD_RESULT, {"claim": claim.id, "result": result})
 
 
-def _dialect_insert(session: Session) -> Any:
-    """Return the INSERT construct with ON CONFLICT for the session's database."""
-    name = session.get_bind().dialect.name
-    return postgresql.insert if name == "postgresql" else sqlite.insert
+@cache
+def _claim_statement(dialect: str) -> Any:
+    """Build the claim upsert once per database kind (statements are reused, not rebuilt)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(Delivery).values(
+        source=bindparam("source"), key=bindparam("key"), received_at=bindparam("now"),
+        result=None,
+    )  # fmt: skip
+    return statement.on_conflict_do_update(
+        index_elements=["source", "key"],
+        set_={"received_at": statement.excluded.received_at, "result": None},
+        where=col(Delivery.received_at) < bindparam("cutoff"),
+    ).returning(col(Delivery.id))
+
+
+# The intake's statements, built once: under a storm building them cost as much as running.
+_OPEN_INCIDENT = (
+    select(Incident)
+    .where(col(Incident.source) == bindparam("source"))
+    .where(col(Incident.group_key) == bindparam("group"))
+    .where(col(Incident.status) != Status.RESOLVED.value)
+    .with_for_update()
+)
+_FIRING_HERE = and_(
+    col(AlertRecord.incident_id) == bindparam("incident"), col(AlertRecord.status) == "firing"
+)
+_MATCHING_ALERT = (
+    select(AlertRecord)
+    .where(col(AlertRecord.source) == bindparam("source"))
+    .where(col(AlertRecord.fingerprint) == bindparam("fingerprint"))
+    .where(or_(_FIRING_HERE, col(AlertRecord.starts_at) == bindparam("starts")))
+    .order_by(case((_FIRING_HERE, 0), else_=1))
+    .limit(1)
+)
+_SEEN_DELIVERY = select(col(Delivery.id), col(Delivery.result)).where(
+    col(Delivery.source) == bindparam("source"), col(Delivery.key) == bindparam("key")
+)
+_RECORD_RESULT = (
+    update(Delivery)
+    .where(col(Delivery.id) == bindparam("claim"))
+    .values(result=bindparam("result", type_=JSON))
+)
 
 
 def forget_old_deliveries(session: Session, *, now: datetime) -> None:

@@ -8,15 +8,17 @@ from __future__ import annotations
 import threading
 from concurrent.futures import Future, wait
 from datetime import datetime
+from typing import Any
 
 import pytest
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
+from incidents.domain.severity import Severity
 from incidents.flows import group_commit
 from incidents.flows.group_commit import GroupCommitter
-from incidents.flows.intake import Delivery, IntakeResult
+from incidents.flows.intake import Delivery, IntakeResult, receive
 from incidents.flows.ports import NullNotifier
-from incidents.store.models import AlertRecord, Incident
+from incidents.store.models import AlertRecord, Incident, TimelineEntry
 from tests.flows.test_intake import alert
 
 WAIT = 20.0
@@ -144,3 +146,72 @@ def test_the_writer_thread_stops_when_idle_and_starts_again(engine, settings, cl
     assert writers() == []
     assert committer.submit(delivery(1), notifier).result(timeout=WAIT).alerts == 1
     assert stored(engine)[0] == ["fp-0", "fp-1"]
+
+
+def scenario() -> list[Delivery]:
+    """Repeats, resolutions, a flapping group that reopens, a re-fired alert, a sender's
+    acknowledgement and a group with no incident — each group's deliveries in order."""
+    steps = [
+        ("g1", [alert("a1", group="g1")]),
+        ("g1", [alert("a1", group="g1")]),  # the same alert again, another delivery
+        ("g2", [alert("b1", group="g2", severity=Severity.SEV2)]),
+        ("g1", [alert("a2", group="g1", starts=1)]),
+        ("g1", [alert("a1", group="g1", status="resolved", ends=2)]),
+        ("g2", [alert("b1", group="g2", status="resolved", ends=3)]),  # g2 resolves
+        ("g2", [alert("b1", group="g2", starts=4)]),  # and fires again: reopened
+        ("g1", [alert("a1", group="g1")]),  # a1 fires again with its old start
+        ("g3", [alert("c1", group="g3", status="acknowledged")]),  # no incident: nothing
+        ("g4", [alert("d1", group="g4")]),
+        ("g4", [alert("d1", group="g4", status="acknowledged")]),
+        ("g1", [alert("a1", group="g1", status="resolved", ends=5),
+                alert("a2", group="g1", status="resolved", starts=1, ends=6)]),
+    ]  # fmt: skip
+    return [Delivery("alertmanager", alerts, delivery_key=f"s-{n}")
+            for n, (_, alerts) in enumerate(steps)]  # fmt: skip
+
+
+def snapshot(engine) -> dict[str, Any]:
+    """Return what the database says, keyed by group rather than by id."""
+    with Session(engine) as session:
+        incidents = session.exec(select(Incident).order_by(col(Incident.id))).all()
+        group_of = {i.id: i.group_key for i in incidents}
+        alerts = session.exec(select(AlertRecord).order_by(col(AlertRecord.fingerprint))).all()
+        entries = session.exec(select(TimelineEntry).order_by(col(TimelineEntry.id))).all()
+        return {
+            "incidents": sorted((i.group_key or "", i.status, i.severity, i.acknowledged_at,
+                                 i.mitigated_at, i.resolved_at) for i in incidents),
+            "alerts": [(a.fingerprint, group_of[a.incident_id], a.status, a.seen_count,
+                        a.starts_at, a.ends_at) for a in alerts],
+            "timeline": {group: [e.kind for e in entries if group_of[e.incident_id] == group]
+                         for group in sorted(set(group_of.values()), key=str)},
+        }  # fmt: skip
+
+
+def empty(engine) -> None:
+    with engine.begin() as connection:
+        for table in reversed(SQLModel.metadata.sorted_tables):
+            connection.execute(table.delete())
+
+
+def test_a_batch_ends_where_one_delivery_at_a_time_ends(engine, settings, clock):
+    clock.advance(minutes=8)  # g2 resolves at 9:03, within the 10-minute reopen window
+    for delivery_ in scenario():
+        with Session(engine, expire_on_commit=False) as session:
+            receive(delivery_.source, delivery_.alerts, delivery_key=delivery_.delivery_key,
+                    settings=settings, session=session, clock=clock)  # fmt: skip
+    one_by_one = snapshot(engine)
+    empty(engine)
+
+    committer = GroupCommitter(engine, settings=settings, clock=clock)
+    notifier = GateNotifier()
+    first, *rest = scenario()
+    futures = held_batch(committer, notifier, [first, *rest])
+    assert all(future.exception() is None for future in futures)
+    assert committer.batches == 2, "the first alone, the other eleven in one transaction"
+    assert snapshot(engine) == one_by_one
+    assert [i[:2] for i in one_by_one["incidents"]] == [
+        ("g1", "resolved"),
+        ("g2", "triggered"),
+        ("g4", "acknowledged"),
+    ]
+    assert "reopened" in one_by_one["timeline"]["g2"]
