@@ -165,6 +165,19 @@ class Delivery:
         return min((alert.group_key for alert in self.alerts), default="")
 
 
+def identities(deliveries: Sequence[Delivery]) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    """Return the (source, group key) and (source, fingerprint) pairs a batch will touch, as
+    they will be stored (over-long keys hashed)."""
+    groups: set[tuple[str, str]] = set()
+    fingerprints: set[tuple[str, str]] = set()
+    for delivery in deliveries:
+        for alert in delivery.alerts:
+            fitted = _fitted(alert)
+            groups.add((alert.source, fitted.get("group_key", alert.group_key)))
+            fingerprints.add((alert.source, fitted.get("fingerprint", alert.fingerprint)))
+    return groups, fingerprints
+
+
 def apply_delivery(
     delivery: Delivery,
     *,

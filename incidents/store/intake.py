@@ -51,7 +51,7 @@ def _open_groups(session: Session) -> dict[tuple[str, str], Incident]:
 
 def _per_transaction(session: Session, name: str) -> dict[Any, Any]:
     """Return a map kept in the session for the current transaction only (new each time)."""
-    transaction = session.get_transaction()
+    transaction = session.get_transaction() or session.begin()  # the map needs one to mark
     mark, stored = session.info.get(name, (None, None))
     if mark is transaction and stored is not None:
         return cast(dict[Any, Any], stored)
@@ -62,6 +62,7 @@ def _per_transaction(session: Session, name: str) -> dict[Any, Any]:
 
 _OPEN_GROUPS = "incidents_open_groups"
 _NEW_ALERTS = "incidents_new_alerts"
+_PREFETCHED = "incidents_prefetched_fingerprints"
 
 
 def find_reopenable(
@@ -98,9 +99,11 @@ def find_matching_alert(
         firing_here = record.incident_id == incident_id and record.status == "firing"
         return firing_here or record.starts_at == starts_at
 
-    pending = [r for r in _new_alerts(session).get((source, fingerprint), []) if fits(r)]
-    if pending:
-        return min(pending, key=lambda r: 0 if r.status == "firing" else 1)
+    known = [r for r in _new_alerts(session).get((source, fingerprint), []) if fits(r)]
+    if known:
+        return min(known, key=lambda r: 0 if r.status == "firing" else 1)
+    if (source, fingerprint) in _per_transaction(session, _PREFETCHED):
+        return None  # every stored alert with this fingerprint is already in memory
     params = {"source": source, "fingerprint": fingerprint, "incident": incident_id,
               "starts": starts_at}  # fmt: skip
     found = session.exec(_MATCHING_ALERT, params=params).first()
@@ -117,8 +120,49 @@ def add_alert(session: Session, record: AlertRecord) -> None:
 
 
 def _new_alerts(session: Session) -> dict[tuple[str, str], list[AlertRecord]]:
-    """Return the alerts this transaction added, by (source, fingerprint)."""
+    """Return the alerts this transaction added or prefetched, by (source, fingerprint)."""
     return _per_transaction(session, _NEW_ALERTS)
+
+
+def prefetch(session: Session, *, groups: set[tuple[str, str]],
+             fingerprints: set[tuple[str, str]]) -> None:  # fmt: skip
+    """Load a batch's open incidents (locked, in group order) and its alerts' stored rows in a
+    few statements, so applying each delivery asks the database nothing more about them."""
+    open_groups = _open_groups(session)
+    for source, keys in _by_source(groups).items():
+        for chunk in _chunks(keys):
+            statement = (
+                select(Incident)
+                .where(col(Incident.source) == source, col(Incident.group_key).in_(chunk))
+                .where(col(Incident.status) != Status.RESOLVED.value)
+                .order_by(col(Incident.group_key))  # one lock order for every batch
+                .with_for_update()
+            )
+            for incident in session.exec(statement):
+                open_groups[(source, incident.group_key or "")] = incident
+    seen = _new_alerts(session)
+    complete = _per_transaction(session, _PREFETCHED)
+    for source, keys in _by_source(fingerprints).items():
+        for chunk in _chunks(keys):
+            statement_ = select(AlertRecord).where(
+                col(AlertRecord.source) == source, col(AlertRecord.fingerprint).in_(chunk)
+            )
+            for record in session.exec(statement_):
+                seen.setdefault((source, record.fingerprint), []).append(record)
+            complete.update({(source, key): True for key in chunk})
+
+
+def _by_source(pairs: set[tuple[str, str]]) -> dict[str, list[str]]:
+    """Group (source, key) pairs by source, keys sorted."""
+    grouped: dict[str, list[str]] = {}
+    for source, key in sorted(pairs):
+        grouped.setdefault(source, []).append(key)
+    return grouped
+
+
+def _chunks(keys: list[str], size: int = 500) -> list[list[str]]:
+    """Split keys so no IN list outgrows what a database accepts."""
+    return [keys[start : start + size] for start in range(0, len(keys), size)]
 
 
 def alert_states(session: Session, incident_id: int) -> tuple[int, int, datetime | None, int]:
