@@ -63,7 +63,7 @@ class GroupCommitter:
         job = _Job(delivery, notifier, Future())
         with self._lock:
             self._queue.put(job)
-            if self._thread is None:
+            if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
                 self._thread.start()
         return job.future
@@ -72,8 +72,13 @@ class GroupCommitter:
         """Take batches until the queue stays empty for a while."""
         while (jobs := self._take()) is not None:
             live = [job for job in jobs if job.future.set_running_or_notify_cancel()]
-            if live:
+            try:
                 self._apply(live)
+            except Exception as exc:  # noqa: BLE001 (a bug here must not hang every sender)
+                log.exception("group commit writer failed; answering its batch with the error")
+                for job in live:
+                    if not job.future.done():
+                        job.future.set_exception(exc)
 
     def _take(self) -> list[_Job] | None:
         """Wait for one job, then take whatever else is already waiting; None when idle."""
@@ -95,6 +100,8 @@ class GroupCommitter:
 
     def _apply(self, jobs: list[_Job]) -> None:
         """Apply a batch in one transaction; on any failure, each delivery alone."""
+        if not jobs:
+            return
         # One order for the group locks every batch takes, so two processes' batches on
         # PostgreSQL queue behind each other instead of deadlocking.
         ordered = sorted(jobs, key=lambda job: job.delivery.first_group())

@@ -215,3 +215,21 @@ def test_a_batch_ends_where_one_delivery_at_a_time_ends(engine, settings, clock)
         ("g4", "acknowledged"),
     ]
     assert "reopened" in one_by_one["timeline"]["g2"]
+
+
+def test_a_bug_in_the_writer_answers_its_senders_and_the_next_batch_still_runs(
+    engine, settings, clock, monkeypatch
+):
+    committer = GroupCommitter(engine, settings=settings, clock=clock)
+    notifier = GateNotifier()
+    notifier.gate.set()
+
+    def broken(_delivery: Delivery) -> str:
+        raise RuntimeError("sorting broke")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Delivery, "first_group", broken)
+        with pytest.raises(RuntimeError, match="sorting broke"):
+            committer.submit(delivery(0), notifier).result(timeout=WAIT)
+    assert committer.submit(delivery(1), notifier).result(timeout=WAIT).alerts == 1
+    assert stored(engine)[0] == ["fp-1"]
