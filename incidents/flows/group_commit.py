@@ -23,12 +23,19 @@ import queue
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from incidents.config import Settings
-from incidents.flows.intake import Delivery, IntakeResult, apply_delivery, identities
+from incidents.flows.intake import (
+    Delivery,
+    IntakeResult,
+    apply_delivery,
+    identities,
+    replayed,
+)
 from incidents.flows.ports import Clock, Notifier
 from incidents.store import intake as intake_store
 
@@ -126,11 +133,37 @@ class GroupCommitter:
         """
         with Session(self.engine, expire_on_commit=False) as session:
             with session.no_autoflush:
-                groups, fingerprints = identities([job.delivery for job in jobs])
+                deliveries = [job.delivery for job in jobs]
+                claims = intake_store.claim_many(
+                    session, [(d.source, d.delivery_key, d.memory) for d in deliveries],
+                    now=self.clock.now(),
+                )  # fmt: skip
+                groups, fingerprints = identities(deliveries)
                 intake_store.prefetch(session, groups=groups, fingerprints=fingerprints)
-                results = [self._apply_one(job, session, guarded=False) for job in jobs]
+                answers: list[tuple[intake_store.Claim, dict[str, Any]]] = []
+                results = self._apply_claimed(jobs, claims, session, answers)
+                intake_store.record_results(session, answers)
             session.commit()
         self.batches += 1
+        return results
+
+    def _apply_claimed(
+        self, jobs: list[_Job], claims: list[intake_store.Claim | None], session: Session,
+        answers: list[tuple[intake_store.Claim, dict[str, Any]]],
+    ) -> list[IntakeResult]:  # fmt: skip
+        """Apply each claimed job; a repeat within the batch is answered as its first was."""
+        results: list[IntakeResult] = []
+        first: dict[tuple[str, str], IntakeResult] = {}
+        for job, claim in zip(jobs, claims, strict=True):
+            key = (job.delivery.source, job.delivery.delivery_key)
+            if claim is None:
+                results.append(replayed(first[key].as_stored(), count=len(job.delivery.alerts)))
+                continue
+            result = apply_delivery(job.delivery, settings=self.settings, session=session,
+                                    clock=self.clock, notifier=job.notifier, guarded=False,
+                                    claim=claim, answers=answers)  # fmt: skip
+            first[key] = result
+            results.append(result)
         return results
 
     def _alone(self, job: _Job) -> None:

@@ -48,6 +48,10 @@ class IntakeResult:
         """Return the webhook answer body."""
         return {"alerts": self.alerts, "incidents": self.incidents, "duplicate": self.duplicate}
 
+    def as_stored(self) -> dict[str, Any]:
+        """Return what is kept for redeliveries (the answer and its extra details)."""
+        return {**self.as_json(), "extra": self.extra}
+
 
 def decode_json(body: bytes) -> Any:
     """Decode a JSON body, or raise MalformedPayload naming the parse error."""
@@ -186,18 +190,23 @@ def apply_delivery(
     clock: Clock,
     notifier: Notifier,
     guarded: bool,
+    claim: intake_store.Claim | None = None,
+    answers: list[tuple[intake_store.Claim, dict[str, Any]]] | None = None,
 ) -> IntakeResult:
     """Apply one delivery inside the caller's transaction (the caller commits).
 
     `guarded` wraps each group in a savepoint so a concurrent opening of the same group
     (IntegrityError) is retried; the group-commit writer runs unguarded and, on any error,
-    redoes its batch one guarded delivery at a time.
+    redoes its batch one guarded delivery at a time. The writer also claims its batch's
+    deliveries up front (`claim`) and stores their answers together (`answers`).
     """
     now = clock.now()
-    claim = intake_store.claim_delivery(session, source=delivery.source, key=delivery.delivery_key,
-                                        now=now, memory=delivery.memory)  # fmt: skip
+    if claim is None:
+        claim = intake_store.claim_delivery(session, source=delivery.source,
+                                            key=delivery.delivery_key, now=now,
+                                            memory=delivery.memory)  # fmt: skip
     if claim.seen:
-        return _replayed(claim.result or {}, count=len(delivery.alerts))
+        return replayed(claim.result or {}, count=len(delivery.alerts))
     touched: list[int] = []
     for group in _groups([_repair(alert, now) for alert in delivery.alerts]):
         outcome = _apply(group, now=now, settings=settings, session=session, guarded=guarded)
@@ -206,7 +215,11 @@ def apply_delivery(
             touched.append(outcome.incident.id)
             _notify(notifier, session, outcome, now=now)
     result = IntakeResult(alerts=len(delivery.alerts), incidents=touched, extra=delivery.extra)
-    intake_store.record_result(session, claim, {**result.as_json(), "extra": result.extra})
+    answer = result.as_stored()
+    if answers is None:
+        intake_store.record_result(session, claim, answer)
+    else:
+        answers.append((claim, answer))
     if claim.id % FORGET_EVERY == 0:
         intake_store.forget_old_deliveries(session, now=now)
     return result
@@ -220,7 +233,7 @@ def _notify(notifier: Notifier, session: Session, outcome: GroupOutcome, *, now:
         notifier.incident_changed(session, outcome.incident, now=now)
 
 
-def _replayed(stored: Mapping[str, Any], *, count: int) -> IntakeResult:
+def replayed(stored: Mapping[str, Any], *, count: int) -> IntakeResult:
     """Answer a redelivery with what the first delivery answered."""
     return IntakeResult(
         alerts=int(stored.get("alerts", count)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -214,13 +215,48 @@ def claim_delivery(
     return Claim(id=int(first[0]), seen=True, result=first[1])
 
 
+def claim_many(
+    session: Session, deliveries: Sequence[tuple[str, str, timedelta]], *, now: datetime
+) -> list[Claim | None]:
+    """Claim a batch's deliveries (source, key, memory) in two statements; a repeat of an
+    earlier delivery in the same batch gets None (it is answered from that one)."""
+    firsts: dict[tuple[str, str], int] = {}
+    params: list[dict[str, Any]] = []
+    for index, (source, key, memory) in enumerate(deliveries):
+        if (source, key) not in firsts:
+            firsts[(source, key)] = index
+            params.append({"source": source, "key": key, "now": now, "cutoff": now - memory})
+    if not params:
+        return []
+    connection = session.connection()
+    statement = _claim_many_statement(connection.dialect.name)
+    claimed = {(row.source, row.key): int(row.id) for row in connection.execute(statement, params)}
+    claims: dict[tuple[str, str], Claim] = {k: Claim(id=i, seen=False) for k, i in claimed.items()}
+    waiting = sorted(set(firsts) - set(claimed))
+    for source, keys in _by_source(set(waiting)).items():
+        for chunk in _chunks(keys):
+            rows = connection.execute(_SEEN_DELIVERIES, {"source": source, "keys": chunk})
+            for row in rows:
+                claims[(source, row.key)] = Claim(id=int(row.id), seen=True, result=row.result)
+    return [claims[(source, key)] if firsts[(source, key)] == index else None
+            for index, (source, key, _) in enumerate(deliveries)]  # fmt: skip
+
+
+def record_results(session: Session, results: Sequence[tuple[Claim, dict[str, Any]]]) -> None:
+    """Keep a batch's answers for their redeliveries, in one statement."""
+    if results:
+        session.connection().execute(
+            _RECORD_RESULT, [{"claim": claim.id, "result": result} for claim, result in results]
+        )
+
+
 def record_result(session: Session, claim: Claim, result: dict[str, Any]) -> None:
     """Keep a delivery's answer for its redeliveries."""
     session.connection().execute(_RECORD_RESULT, {"claim": claim.id, "result": result})
 
 
 @cache
-def _claim_statement(dialect: str) -> Any:
+def _upsert(dialect: str) -> Any:
     """Build the claim upsert once per database kind (statements are reused, not rebuilt)."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(Delivery).values(
@@ -231,7 +267,19 @@ def _claim_statement(dialect: str) -> Any:
         index_elements=["source", "key"],
         set_={"received_at": statement.excluded.received_at, "result": None},
         where=col(Delivery.received_at) < bindparam("cutoff"),
-    ).returning(col(Delivery.id))
+    )
+
+
+@cache
+def _claim_statement(dialect: str) -> Any:
+    """The claim upsert of one delivery, returning the new row's id."""
+    return _upsert(dialect).returning(col(Delivery.id))
+
+
+@cache
+def _claim_many_statement(dialect: str) -> Any:
+    """The claim upsert of a batch, returning which (source, key) each new row is."""
+    return _upsert(dialect).returning(col(Delivery.id), col(Delivery.source), col(Delivery.key))
 
 
 # The intake's statements, built once: under a storm building them cost as much as running.
@@ -255,6 +303,10 @@ _MATCHING_ALERT = (
 )
 _SEEN_DELIVERY = select(col(Delivery.id), col(Delivery.result)).where(
     col(Delivery.source) == bindparam("source"), col(Delivery.key) == bindparam("key")
+)
+_SEEN_DELIVERIES = select(col(Delivery.id), col(Delivery.key), col(Delivery.result)).where(
+    col(Delivery.source) == bindparam("source"),
+    col(Delivery.key).in_(bindparam("keys", expanding=True)),
 )
 _RECORD_RESULT = (
     update(Delivery)
