@@ -5,7 +5,6 @@ the restart every message reaches Slack exactly once."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -21,6 +20,7 @@ from sqlalchemy import text
 from incidents.store.db import build_engine
 from tests.fake_slack import TOKEN as SLACK_TOKEN
 from tests.fake_slack import fake_slack
+from tests.payloads import alertmanager_notification
 from tests.servers import free_port, server_env, wait_for_http
 
 TOKEN = "crash-test-webhook-token"
@@ -31,18 +31,8 @@ GROUPS = 10
 def alert(sender: int, number: int) -> bytes:
     """Return one Alertmanager delivery with a fresh alert in one of the groups."""
     group = (sender * 1000 + number) % GROUPS
-    fingerprint = f"s{sender}-{number}"
-    return json.dumps({
-        "receiver": "crash", "status": "firing", "version": "4",
-        "groupKey": f'{{}}:{{alertname="Crash", group="g{group}"}}', "truncatedAlerts": 0,
-        "groupLabels": {"alertname": "Crash", "group": f"g{group}"}, "commonLabels": {},
-        "commonAnnotations": {}, "externalURL": "http://alertmanager.test",
-        "alerts": [{"status": "firing", "labels": {"alertname": "Crash", "group": f"g{group}",
-                                                   "instance": fingerprint, "severity": "warning"},
-                    "annotations": {}, "startsAt": "2026-11-25T15:41:34Z",
-                    "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "",
-                    "fingerprint": fingerprint}],
-    }).encode()  # fmt: skip
+    return alertmanager_notification(alertname="Crash", group=f"g{group}",
+                                     fingerprint=f"s{sender}-{number}")  # fmt: skip
 
 
 def start(tmp_path: Path, url: str, port: int, **settings: str) -> subprocess.Popen[bytes]:

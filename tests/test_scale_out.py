@@ -5,7 +5,6 @@ acknowledgement wins, and Slack and PagerDuty each hear about every incident exa
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -24,6 +23,7 @@ from sqlalchemy import text
 from tests.fake_pagerduty import ROUTING_KEY, fake_pagerduty
 from tests.fake_slack import TOKEN as SLACK_TOKEN
 from tests.fake_slack import fake_slack
+from tests.payloads import alertmanager_notification
 from tests.servers import free_port, server_env, wait_for_http
 
 pytestmark = pytest.mark.skipif(
@@ -39,19 +39,9 @@ HOOK = {"Authorization": f"Bearer {WEBHOOK_TOKEN}", "Content-Type": "application
 
 def delivery(group: int, number: int) -> bytes:
     """Return an Alertmanager delivery: a critical alert of `group` (repeats are redeliveries)."""
-    fingerprint = f"g{group}-a{number % 3}"
-    return json.dumps({
-        "receiver": "scale", "status": "firing", "version": "4", "truncatedAlerts": 0,
-        "groupKey": f'{{}}:{{alertname="Scale", group="g{group}"}}',
-        "groupLabels": {"alertname": "Scale", "group": f"g{group}"}, "commonLabels": {},
-        "commonAnnotations": {}, "externalURL": "http://alertmanager.test",
-        "alerts": [{"status": "firing", "labels": {"alertname": "Scale", "group": f"g{group}",
-                                                   "instance": fingerprint,
-                                                   "severity": "critical"},
-                    "annotations": {"summary": f"group {group} is down"},
-                    "startsAt": "2026-11-25T15:41:34Z", "endsAt": "0001-01-01T00:00:00Z",
-                    "generatorURL": "", "fingerprint": fingerprint}],
-    }).encode()  # fmt: skip
+    return alertmanager_notification(alertname="Scale", group=f"g{group}",
+                                     fingerprint=f"g{group}-a{number % 3}", severity="critical",
+                                     summary=f"group {group} is down")  # fmt: skip
 
 
 def slack_command(base: str, text_: str, user: str) -> int:

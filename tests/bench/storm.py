@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import random
 import sys
@@ -35,6 +34,7 @@ from slack_sdk.signature import SignatureVerifier
 from tests.bench.ingest import process, scratch_postgres, stored
 from tests.fake_slack import TOKEN as SLACK_TOKEN
 from tests.fake_slack import fake_slack
+from tests.payloads import alertmanager_notification
 
 TOKEN = "storm-webhook-token"
 SIGNING = "storm-slack-signing-secret"
@@ -44,19 +44,8 @@ TARGETS = {"slack_p99_ms": 300.0, "rss_mb": 300.0}
 
 def notification(group: int, number: int) -> bytes:
     """Return an Alertmanager notification carrying one new alert of `group`."""
-    fingerprint = f"storm-{number}"
-    return json.dumps({
-        "receiver": "storm", "status": "firing", "version": "4", "truncatedAlerts": 0,
-        "groupKey": f'{{}}:{{alertname="Storm", group="g{group}"}}',
-        "groupLabels": {"alertname": "Storm", "group": f"g{group}"}, "commonLabels": {},
-        "commonAnnotations": {}, "externalURL": "http://alertmanager.bench",
-        "alerts": [{"status": "firing", "labels": {"alertname": "Storm", "group": f"g{group}",
-                                                   "instance": fingerprint,
-                                                   "severity": "warning"},
-                    "annotations": {"summary": "storm"}, "startsAt": "2026-11-25T15:41:34Z",
-                    "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "",
-                    "fingerprint": fingerprint}],
-    }).encode()  # fmt: skip
+    return alertmanager_notification(alertname="Storm", group=f"g{group}",
+                                     fingerprint=f"storm-{number}", summary="storm")  # fmt: skip
 
 
 def workload(total: int, groups: int, seed: int = 12) -> tuple[list[bytes], int]:

@@ -23,3 +23,23 @@ def vectors() -> dict[str, Any]:
     """Return the signing test vectors."""
     result: dict[str, Any] = load("vectors/signing_vectors.json")
     return result
+
+
+def alertmanager_notification(
+    *, alertname: str, group: str, fingerprint: str, severity: str = "warning",
+    summary: str | None = None,
+) -> bytes:  # fmt: skip
+    """Return a firing Alertmanager (v4) notification with one alert, shaped like the
+    recorded ones, for tests and benchmarks that need many distinct deliveries."""
+    return json.dumps({
+        "receiver": alertname.lower(), "status": "firing", "version": "4",
+        "truncatedAlerts": 0, "groupKey": f'{{}}:{{alertname="{alertname}", group="{group}"}}',
+        "groupLabels": {"alertname": alertname, "group": group}, "commonLabels": {},
+        "commonAnnotations": {}, "externalURL": "http://alertmanager.test",
+        "alerts": [{"status": "firing",
+                    "labels": {"alertname": alertname, "group": group, "instance": fingerprint,
+                               "severity": severity},
+                    "annotations": {"summary": summary} if summary else {},
+                    "startsAt": "2026-11-25T15:41:34Z", "endsAt": "0001-01-01T00:00:00Z",
+                    "generatorURL": "", "fingerprint": fingerprint}],
+    }).encode()  # fmt: skip

@@ -137,9 +137,8 @@ class _Checker(HTMLParser):
 
     def handle_endtag(self, tag: str) -> None:
         stack = self.facts.stack
-        if tag in stack:
-            while stack and stack.pop() != tag:
-                pass
+        if tag in stack:  # close it and any unclosed elements inside it
+            del stack[len(stack) - 1 - stack[::-1].index(tag) :]
 
 
 def check(html: str) -> Facts:
