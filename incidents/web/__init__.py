@@ -15,7 +15,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from incidents.web import login, routes
 from incidents.web.auth import COOKIE, COOKIE_PATH, REALM, LoginRequired, login_url, wants_html
 from incidents.web.security import PageHeaders
-from incidents.web.templating import render
 
 
 async def _login_required(request: Request, exc: Exception) -> Response:
@@ -33,16 +32,8 @@ async def _login_required(request: Request, exc: Exception) -> Response:
 
 def _unauthorized(target: str) -> HTMLResponse:
     """Answer 401 asking for Basic credentials, with a link to the login form as the body."""
-    response = render(
-        "unauthorized.html.j2",
-        status_code=401,
-        page="",
-        has_slos=False,
-        signed_in=False,
-        refresh_url=None,
-        title="Sign in required",
-        login=login_url(target),
-    )
+    response = login.signed_out_page("unauthorized.html.j2", status_code=401,
+                                     title="Sign in required", login=login_url(target))  # fmt: skip
     response.headers["WWW-Authenticate"] = REALM
     return response
 

@@ -30,19 +30,16 @@ FORM_LIMIT = 8 * 1024
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
 
+def signed_out_page(template: str, *, status_code: int, **context: object) -> HTMLResponse:
+    """Render a page for someone not signed in (no navigation state, no auto-refresh)."""
+    context = {"page": "", "has_slos": False, "signed_in": False, "refresh_url": None, **context}
+    return render(template, status_code=status_code, **context)
+
+
 def login_form(target: str, *, error: str | None = None, status_code: int = 200) -> HTMLResponse:
     """Render the form (with an error message after a failed attempt)."""
-    return render(
-        "login.html.j2",
-        status_code=status_code,
-        page="login",
-        has_slos=False,
-        signed_in=False,
-        refresh_url=None,
-        title="Sign in",
-        target=safe_target(target),
-        error=error,
-    )
+    return signed_out_page("login.html.j2", status_code=status_code, page="login",
+                           title="Sign in", target=safe_target(target), error=error)  # fmt: skip
 
 
 @router.get("/login", response_model=None)
