@@ -8,9 +8,11 @@ from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
+from starlette.types import Receive, Scope, Send
 
 from incidents import __version__
 from incidents.api.errors import install_error_handlers
+from incidents.api.fast_intake import FastIntake
 from incidents.api.routers import (
     events_v2,
     health,
@@ -47,6 +49,19 @@ DESCRIPTION = (
 )
 
 
+class IncidentsApp(FastAPI):
+    """The FastAPI app with the webhook hot path in front of its middleware stack."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve a plain webhook delivery on the hot path; everything else as usual."""
+        fast: FastIntake = self.state.fast_intake
+        adapter = fast.adapter_for(scope)
+        if adapter is None:
+            await super().__call__(scope, receive, send)
+            return
+        await fast.serve(adapter, scope, receive, send, full=super().__call__)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -72,7 +87,7 @@ def create_app(
         with background_worker(build_worker(engine, settings=settings, clock=clock)):
             yield
 
-    app = FastAPI(
+    app = IncidentsApp(
         title="incidents", version=__version__, description=DESCRIPTION, lifespan=lifespan
     )
     app.state.settings = settings
@@ -83,6 +98,7 @@ def create_app(
     app.state.migration_head = head_revision()
     app.state.telemetry = Telemetry(app.state.engine)
     app.state.committer = GroupCommitter(engine, settings=settings, clock=clock)
+    app.state.fast_intake = FastIntake(app)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(incidents.router)

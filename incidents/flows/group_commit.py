@@ -12,12 +12,16 @@ A batch runs without savepoints (they cost a round trip each). When anything in 
 the batch is rolled back and each delivery is redone alone in its own guarded transaction,
 so one bad delivery never costs the others their answer.
 
+A request on the event loop waits with ``apply``: the writer wakes each event loop once per
+batch (one cross-thread call) instead of once per delivery.
+
 The writer thread exists only while there is work: it stops after a short idle time and
 the next delivery starts it again, so an app that is never shut down leaks no thread.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
@@ -37,6 +41,7 @@ from incidents.flows.intake import (
     replayed,
 )
 from incidents.flows.ports import Clock, Notifier
+from incidents.store import incidents as incident_store
 from incidents.store import intake as intake_store
 
 log = logging.getLogger(__name__)
@@ -45,11 +50,13 @@ IDLE_SECONDS = 1.0
 
 @dataclass(frozen=True, slots=True)
 class _Job:
-    """One delivery, who to tell about it, and where its answer goes."""
+    """One delivery, who to tell about it, and where its answer goes (and which event loop
+    waits for it, if one does)."""
 
     delivery: Delivery
     notifier: Notifier
     future: Future[IntakeResult]
+    waiter: asyncio.Future[IntakeResult] | None = None
 
 
 class GroupCommitter:
@@ -68,12 +75,27 @@ class GroupCommitter:
     def submit(self, delivery: Delivery, notifier: Notifier) -> Future[IntakeResult]:
         """Queue a delivery; the future resolves after its transaction commits."""
         job = _Job(delivery, notifier, Future())
+        self._enqueue(job)
+        return job.future
+
+    async def apply(self, delivery: Delivery, notifier: Notifier) -> IntakeResult:
+        """Queue a delivery from the event loop and wait until its transaction commits."""
+        job = _Job(delivery, notifier, Future(), asyncio.get_running_loop().create_future())
+        self._enqueue(job)
+        assert job.waiter is not None
+        try:
+            return await job.waiter
+        except asyncio.CancelledError:  # the sender left: skip it if its turn has not come
+            job.future.cancel()
+            raise
+
+    def _enqueue(self, job: _Job) -> None:
+        """Queue a job, starting the writer thread if it is not running."""
         with self._lock:
             self._queue.put(job)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
                 self._thread.start()
-        return job.future
 
     def _run(self) -> None:
         """Take batches until the queue stays empty for a while."""
@@ -86,6 +108,8 @@ class GroupCommitter:
                 for job in live:
                     if not job.future.done():
                         job.future.set_exception(exc)
+            finally:
+                _wake(jobs)
 
     def _take(self) -> list[_Job] | None:
         """Wait for one job, then take whatever else is already waiting; None when idle."""
@@ -132,6 +156,7 @@ class GroupCommitter:
         and open incidents (store/intake).
         """
         with Session(self.engine, expire_on_commit=False) as session:
+            incident_store.queue_timeline(session)  # no savepoints here: entries may queue
             with session.no_autoflush:
                 deliveries = [job.delivery for job in jobs]
                 claims = intake_store.claim_many(
@@ -182,3 +207,32 @@ class GroupCommitter:
         """Apply one delivery in the session's transaction."""
         return apply_delivery(job.delivery, settings=self.settings, session=session,
                               clock=self.clock, notifier=job.notifier, guarded=guarded)  # fmt: skip
+
+
+def _wake(jobs: list[_Job]) -> None:
+    """Hand the batch's answers to the event loops that wait for them, one call per loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
+    for job in jobs:
+        if job.waiter is not None:
+            by_loop.setdefault(job.waiter.get_loop(), []).append(job)
+    for loop, waiting in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle_waiters, waiting)
+        except RuntimeError:  # that loop has closed: nobody is waiting any more
+            log.debug("event loop closed before its %d answers", len(waiting))
+
+
+def _settle_waiters(jobs: list[_Job]) -> None:
+    """Copy each job's answer to its waiter (runs on the waiter's event loop)."""
+    for job in jobs:
+        waiter = job.waiter
+        if waiter is None or waiter.done():
+            continue
+        if job.future.cancelled():
+            waiter.cancel()
+        elif not job.future.done():  # cannot happen: every job taken is answered
+            waiter.set_exception(RuntimeError("the group-commit writer gave no answer"))
+        elif (error := job.future.exception(timeout=0)) is not None:
+            waiter.set_exception(error)
+        else:
+            waiter.set_result(job.future.result(timeout=0))

@@ -25,6 +25,7 @@ from incidents.runbooks import URL_MAX, labels_of_incident, link_for
 from incidents.store import incidents as store
 from incidents.store import intake as intake_store
 from incidents.store.models import AlertRecord, Incident
+from incidents.store.rows import new_row
 
 TITLE_MAX = 300
 WEB_LINK = ("http://", "https://")
@@ -235,23 +236,23 @@ def _change_alert_status(
 
 def _new_record(incident: Incident, alert: Alert, *, now: datetime) -> AlertRecord:
     """Build the stored form of an alert."""
-    return AlertRecord(
-        incident_id=_id(incident),
-        source=alert.source,
-        fingerprint=alert.fingerprint,
-        group_key=alert.group_key,
-        status=alert.status.value,
-        severity=alert.severity.value,
-        title=alert.title[:TITLE_MAX],
-        summary=alert.summary,
-        labels=dict(alert.labels),
-        annotations=dict(alert.annotations),
-        links=[{"href": link.href, "text": link.text} for link in alert.links],
-        starts_at=alert.starts_at,
-        ends_at=alert.ends_at if alert.status is AlertStatus.RESOLVED else None,
-        first_seen_at=now,
-        last_seen_at=now,
-    )
+    return new_row(AlertRecord, {
+        "incident_id": _id(incident),
+        "source": alert.source,
+        "fingerprint": alert.fingerprint,
+        "group_key": alert.group_key,
+        "status": alert.status.value,
+        "severity": alert.severity.value,
+        "title": alert.title[:TITLE_MAX],
+        "summary": alert.summary,
+        "labels": dict(alert.labels),
+        "annotations": dict(alert.annotations),
+        "links": [{"href": link.href, "text": link.text} for link in alert.links],
+        "starts_at": alert.starts_at,
+        "ends_at": alert.ends_at if alert.status is AlertStatus.RESOLVED else None,
+        "first_seen_at": now,
+        "last_seen_at": now,
+    })  # fmt: skip
 
 
 def _id(incident: Incident) -> int:

@@ -264,15 +264,24 @@ def record_entry(
 ) -> TimelineEntry:
     """Append one timeline entry for `incident` (flushes unless told not to; no commit)."""
     entry = TimelineEntry(
-        incident_id=_id(incident),
-        at=at,
-        recorded_at=now,
-        kind=kind.value,
-        actor=actor,
-        text=text,
-        data=data,
+        **timeline_row(incident, kind=kind, at=at, now=now, actor=actor, text=text, data=data)
     )
     return store.add_timeline_entry(session, entry, flush=flush)
+
+
+def timeline_row(
+    incident: Incident,
+    *,
+    kind: TimelineKind,
+    at: datetime,
+    now: datetime,
+    actor: str | None,
+    text: str | None,
+    data: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Return the column values of one timeline entry for `incident`."""
+    return {"incident_id": _id(incident), "at": at, "recorded_at": now, "kind": kind.value,
+            "actor": actor, "text": text, "data": data}  # fmt: skip
 
 
 def _id(incident: Incident) -> int:

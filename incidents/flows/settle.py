@@ -14,10 +14,11 @@ from incidents.domain.alert import Alert, AlertStatus
 from incidents.domain.lifecycle import TRANSITIONS, Event, Status, apply_event
 from incidents.domain.severity import Severity
 from incidents.domain.timeline import TimelineKind
-from incidents.flows.incidents import changes_as_data, record_entry, timestamps_of
+from incidents.flows.incidents import changes_as_data, timeline_row, timestamps_of
+from incidents.store import incidents as store
 from incidents.store import intake as intake_store
 from incidents.store.intake import AUTO_ACTOR
-from incidents.store.models import Incident
+from incidents.store.models import Incident, TimelineEntry
 
 
 def acknowledge_from_source(
@@ -129,14 +130,7 @@ def note(
     """Append a timeline entry written by the intake (flushed with the intake's next write:
     a flush per entry was a third of the cost of an alert under a storm)."""
     incident.updated_at = now
-    record_entry(
-        session,
-        incident,
-        kind=kind,
-        at=at,
-        now=now,
-        actor=actor or incident.source,
-        text=text,
-        data=data,
-        flush=False,
-    )
+    row = timeline_row(incident, kind=kind, at=at, now=now, actor=actor or incident.source,
+                       text=text, data=data)  # fmt: skip
+    if not store.queue_timeline_row(session, row):
+        store.add_timeline_entry(session, TimelineEntry(**row), flush=False)

@@ -5,6 +5,7 @@ answered only after that transaction commits; a failing delivery costs the other
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from concurrent.futures import Future, wait
 from datetime import datetime
@@ -128,6 +129,41 @@ def test_a_delivery_whose_sender_left_before_its_turn_is_not_applied(engine, set
     assert gone.cancel()
     notifier.gate.set()
     assert first.result(timeout=WAIT).alerts == 1
+    assert stored(engine)[0] == ["fp-0"]
+
+
+def test_senders_on_an_event_loop_are_each_answered_with_their_own_result(
+    engine, settings, clock
+):
+    committer = GroupCommitter(engine, settings=settings, clock=clock)
+    notifier = GateNotifier()
+    notifier.gate.set()
+
+    async def send_all() -> list[IntakeResult]:
+        deliveries = [delivery(n, group=f"g{n % 3}") for n in range(10)]
+        return await asyncio.gather(*(committer.apply(d, notifier) for d in deliveries))
+
+    results = asyncio.run(send_all())
+    assert [r.incidents for r in results] == [[1], [2], [3]] * 3 + [[1]]
+    assert stored(engine)[0] == [f"fp-{n}" for n in range(10)]
+
+
+def test_an_event_loop_sender_that_left_before_its_turn_is_not_applied(engine, settings, clock):
+    committer = GroupCommitter(engine, settings=settings, clock=clock)
+    notifier = GateNotifier()
+
+    async def leave_early() -> IntakeResult:
+        first = asyncio.create_task(committer.apply(delivery(0), notifier))
+        assert await asyncio.to_thread(notifier.entered.wait, WAIT)
+        gone = asyncio.create_task(committer.apply(delivery(1), notifier))
+        await asyncio.sleep(0)  # queued behind the held transaction
+        gone.cancel()
+        notifier.gate.set()
+        with pytest.raises(asyncio.CancelledError):
+            await gone
+        return await first
+
+    assert asyncio.run(leave_early()).alerts == 1
     assert stored(engine)[0] == ["fp-0"]
 
 

@@ -41,7 +41,8 @@ async def enqueue(request: Request, settings: SettingsDep) -> JSONResponse:
     except IncidentsError as exc:
         return _refusal(exc, b"")
     try:
-        _, alerts = await accept(request, events_v2.ADAPTER, body, params={})
+        state, headers = request.app.state, request.headers
+        _, alerts = await accept(state, headers, events_v2.ADAPTER, body, params={})
     except IncidentsError as exc:
         return _refusal(exc, body)
     answer = {"status": "success", "message": "Event processed"}

@@ -46,5 +46,6 @@ async def receive_webhook(source: str, request: Request, settings: SettingsDep) 
     if adapter is None:
         raise NotFound(f"unknown source {source!r}: use one of {', '.join(sorted(ADAPTERS))}")
     body = await read_limited(request, limit=settings.max_body_bytes)
-    result, _ = await accept(request, adapter, body, params=dict(request.query_params))
+    params = dict(request.query_params)
+    result, _ = await accept(request.app.state, request.headers, adapter, body, params=params)
     return WebhookOut(**result.as_json())
