@@ -132,9 +132,7 @@ def test_a_delivery_whose_sender_left_before_its_turn_is_not_applied(engine, set
     assert stored(engine)[0] == ["fp-0"]
 
 
-def test_senders_on_an_event_loop_are_each_answered_with_their_own_result(
-    engine, settings, clock
-):
+def test_senders_on_an_event_loop_are_each_answered_with_their_own_result(engine, settings, clock):
     committer = GroupCommitter(engine, settings=settings, clock=clock)
     notifier = GateNotifier()
     notifier.gate.set()
