@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from incidents.domain.slices import ScanResult, SliceResult
+from incidents.domain.stats import MAX_COUNT
 
 
 class Counts(BaseModel):
@@ -14,8 +15,8 @@ class Counts(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    successes: int = Field(ge=0)
-    total: int = Field(ge=0)
+    successes: int = Field(ge=0, le=MAX_COUNT)
+    total: int = Field(ge=0, le=MAX_COUNT)
 
 
 class SliceIn(BaseModel):

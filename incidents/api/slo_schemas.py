@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from incidents.domain.gate import Arm
+from incidents.domain.stats import MAX_COUNT
 from incidents.flows.slos import SloStatus
 
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
 HIDDEN = frozenset({"objective", "period"})  # shown once, at the top of the SLO
 
 
@@ -70,9 +72,9 @@ class ArmIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    good: int = Field(ge=0)
-    total: int = Field(ge=0)
-    metrics: dict[str, tuple[int, int]] = Field(
+    good: int = Field(ge=0, le=MAX_COUNT)
+    total: int = Field(ge=0, le=MAX_COUNT)
+    metrics: dict[str, tuple[Count, Count]] = Field(
         default_factory=dict, max_length=50, description='e.g. {"click": [1200, 40000]}'
     )
 

@@ -34,6 +34,10 @@ from incidents.errors import InvalidInput
 
 MIN_EXPECTED_CELL = 5.0
 FISHER_EXACT_MAX_TOTAL = 1_000_000
+# The largest count a statistics input may hold: a quadrillion outcomes per period is far
+# beyond any real traffic, and a thousand such counts still sum inside numpy's 64-bit
+# integers (beyond 2**64 numpy falls back to Python objects and its ufuncs fail).
+MAX_COUNT = 10**15
 Z_TEST, FISHER = "z", "fisher"
 
 

@@ -41,7 +41,7 @@ from incidents.flows.intake import (
     replayed,
 )
 from incidents.flows.ports import Clock, Notifier
-from incidents.store import incidents as incident_store
+from incidents.store import bulk
 from incidents.store import intake as intake_store
 
 log = logging.getLogger(__name__)
@@ -156,7 +156,7 @@ class GroupCommitter:
         and open incidents (store/intake).
         """
         with Session(self.engine, expire_on_commit=False) as session:
-            incident_store.queue_timeline(session)  # no savepoints here: entries may queue
+            bulk.enable(session)  # no savepoints here: new rows may wait for one insert
             with session.no_autoflush:
                 deliveries = [job.delivery for job in jobs]
                 claims = intake_store.claim_many(

@@ -15,6 +15,7 @@ from incidents.domain.lifecycle import TRANSITIONS, Event, Status, apply_event
 from incidents.domain.severity import Severity
 from incidents.domain.timeline import TimelineKind
 from incidents.flows.incidents import changes_as_data, timeline_row, timestamps_of
+from incidents.store import bulk
 from incidents.store import incidents as store
 from incidents.store import intake as intake_store
 from incidents.store.intake import AUTO_ACTOR
@@ -132,5 +133,5 @@ def note(
     incident.updated_at = now
     row = timeline_row(incident, kind=kind, at=at, now=now, actor=actor or incident.source,
                        text=text, data=data)  # fmt: skip
-    if not store.queue_timeline_row(session, row):
+    if not bulk.queue_timeline_row(session, row):
         store.add_timeline_entry(session, TimelineEntry(**row), flush=False)

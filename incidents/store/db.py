@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -36,6 +36,22 @@ class UTCDateTime(TypeDecorator[datetime]):
             raise ValueError(f"naive datetime {value!r} refused: timestamps must be aware")
         as_utc = value.astimezone(UTC)
         return as_utc.replace(tzinfo=None) if dialect.name == "sqlite" else as_utc
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        """On SQLite, check and format in one step (the same text SQLAlchemy's DATETIME
+        writes, ``YYYY-MM-DD HH:MM:SS.ffffff``): a storm writes four timestamps per alert,
+        and the two-step way was a tenth of the group-commit writer's time."""
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        def process(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            if value.tzinfo is None or value.utcoffset() is None:
+                raise ValueError(f"naive datetime {value!r} refused: timestamps must be aware")
+            return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+        return process
 
     def process_result_value(
         self,
@@ -67,7 +83,10 @@ class SafeString(TypeDecorator[str]):
         """Replace NUL characters and cut to the column's length."""
         if not value:
             return value
-        cleaned = _SURROGATE.sub(NUL_REPLACEMENT, value.replace("\x00", NUL_REPLACEMENT))
+        if value.isascii() and "\x00" not in value:  # nearly every value: nothing to replace
+            cleaned = value
+        else:
+            cleaned = _SURROGATE.sub(NUL_REPLACEMENT, value.replace("\x00", NUL_REPLACEMENT))
         length = getattr(self.impl, "length", None)
         return cleaned[:length] if length else cleaned
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, func, insert
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from incidents.domain.lifecycle import Status
@@ -93,54 +93,6 @@ def add_timeline_entry(
     if flush:
         session.flush()
     return entry
-
-
-# The group-commit writer's sessions queue the intake's timeline entries and write them as
-# one multi-row Core insert: building and flushing an ORM object per entry was a fifth of
-# the writer's time under a storm. Entries are append-only and nothing in the batch reads
-# them back; they are written before anything else the session flushes (so ids keep the
-# order the entries were recorded in) and at the latest just before commit. Only sessions
-# without savepoints may queue: a rolled-back savepoint could not take its entries back.
-_TIMELINE_QUEUE = "incidents.timeline_queue"
-_INSERT_TIMELINE = insert(TimelineEntry)
-
-
-def queue_timeline(session: Session) -> None:
-    """Let this session queue timeline entries (see ``queue_timeline_row``)."""
-    session.info[_TIMELINE_QUEUE] = []
-
-
-def queue_timeline_row(session: Session, row: dict[str, Any]) -> bool:
-    """Queue one timeline row if the session queues them; False means add it yourself."""
-    queue: list[dict[str, Any]] | None = session.info.get(_TIMELINE_QUEUE)
-    if queue is None:
-        return False
-    queue.append(row)
-    return True
-
-
-@event.listens_for(Session, "before_flush")
-def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
-    """Write queued timeline rows ahead of the session's other changes."""
-    write_queued_timeline(session)
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget_queued_timeline(session: Session) -> None:
-    """Drop queued rows with the transaction that recorded them."""
-    queue: list[dict[str, Any]] | None = session.info.get(_TIMELINE_QUEUE)
-    if queue:
-        queue.clear()
-
-
-@event.listens_for(Session, "before_commit")
-def write_queued_timeline(session: Session) -> None:
-    """Write the session's queued timeline rows in one statement."""
-    queue: list[dict[str, Any]] | None = session.info.get(_TIMELINE_QUEUE)
-    if queue:
-        rows = list(queue)
-        queue.clear()
-        session.connection().execute(_INSERT_TIMELINE, rows)
 
 
 def list_timeline(session: Session, incident_id: int) -> list[TimelineEntry]:

@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from incidents.domain.lifecycle import Status
+from incidents.store import bulk
 from incidents.store.models import AlertRecord, Delivery, Incident
 
 AUTO_ACTOR = "auto"
@@ -109,14 +110,15 @@ def find_matching_alert(
               "starts": starts_at}  # fmt: skip
     found = session.exec(_MATCHING_ALERT, params=params).first()
     if found is not None and not fits(found):
-        session.flush()
+        bulk.flush(session)
         found = session.exec(_MATCHING_ALERT, params=params).first()
     return found
 
 
 def add_alert(session: Session, record: AlertRecord) -> None:
-    """Add a new alert row (flushed with the transaction's next write)."""
-    session.add(record)
+    """Add a new alert row (written with the transaction's next flush, in bulk if it may)."""
+    if not bulk.queue_alert(session, record):
+        session.add(record)
     _new_alerts(session).setdefault((record.source, record.fingerprint), []).append(record)
 
 
@@ -172,6 +174,7 @@ def alert_states(session: Session, incident_id: int) -> tuple[int, int, datetime
     One aggregate in the database instead of loading every alert row: settling asks this
     on each delivery that resolves something, and a stormy incident holds thousands.
     """
+    bulk.flush(session)  # the count must include alerts this transaction added
     unresolved = case((col(AlertRecord.status) != "resolved", 1), else_=0)
     endless = case((col(AlertRecord.ends_at).is_(None), 1), else_=0)
     statement = select(

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from incidents.api.app import create_app
 from incidents.cli import app as cli
 from incidents.config import Settings
+from incidents.domain.stats import MAX_COUNT
 from incidents.store.models import Incident, TimelineEntry
 from tests.fake_slack import TOKEN, fake_slack
 from tests.fakes import FrozenClock
@@ -111,6 +112,19 @@ def test_scan_input_errors_name_the_field(world):
     duplicate = scan_body(open_incidents=False)
     duplicate["slices"].append(duplicate["slices"][0])
     assert client.post("/api/slices/scan", json=duplicate).status_code == 422
+
+
+def test_counts_beyond_a_quadrillion_are_refused_and_a_quadrillion_is_scanned(world):
+    client, _clock = world
+    body = scan_body(open_incidents=False)
+    for slice_ in body["slices"]:
+        slice_["reference"] = {"successes": MAX_COUNT, "total": MAX_COUNT}
+    assert client.post("/api/slices/scan", json=body).status_code == 200
+    for too_many in (MAX_COUNT + 1, 2**64):  # 2**64 once reached numpy as an object: a 500
+        body["slices"][0]["reference"] = {"successes": too_many, "total": too_many}
+        answer = client.post("/api/slices/scan", json=body)
+        assert answer.status_code == 422, answer.text
+        assert "slices.0.reference.successes" in answer.json()["fields"]
 
 
 def test_slice_scoped_incidents_say_their_slice_in_lists(world, database_url):

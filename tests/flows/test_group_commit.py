@@ -12,6 +12,9 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as settings_
+from hypothesis import strategies as st
 from sqlmodel import Session, SQLModel, col, select
 
 from incidents.domain.severity import Severity
@@ -267,3 +270,39 @@ def test_a_bug_in_the_writer_answers_its_senders_and_the_next_batch_still_runs(
             committer.submit(delivery(0), notifier).result(timeout=WAIT)
     assert committer.submit(delivery(1), notifier).result(timeout=WAIT).alerts == 1
     assert stored(engine)[0] == ["fp-1"]
+
+
+FINGERPRINTS = {"a1": "g1", "a2": "g1", "b1": "g2", "c1": "g3"}  # each alert keeps its group
+STEP = st.tuples(
+    st.sampled_from(sorted(FINGERPRINTS)),
+    st.sampled_from(["firing", "firing", "resolved", "acknowledged"]),
+    st.integers(min_value=0, max_value=2),  # start minute: a new start is a new alert
+    st.sampled_from([Severity.SEV2, Severity.SEV3]),
+)
+
+
+def _deliveries(steps: list[tuple[str, str, int, Severity]]) -> list[Delivery]:
+    alerts = [alert(fp, group=FINGERPRINTS[fp], status=status, starts=start, severity=severity,
+                    ends=start + 1 if status == "resolved" else None)
+              for fp, status, start, severity in steps]  # fmt: skip
+    return [Delivery("alertmanager", [a], delivery_key=f"h-{n}") for n, a in enumerate(alerts)]
+
+
+@settings_(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(STEP, min_size=1, max_size=10))
+def test_any_batch_ends_where_one_delivery_at_a_time_ends(engine, settings, clock, steps):
+    opener = alert("a1", group="g1")  # holds the writer while the rest queue behind it
+    deliveries = [Delivery("alertmanager", [opener], delivery_key="h-open"), *_deliveries(steps)]
+    empty(engine)
+    for delivery_ in deliveries:
+        with Session(engine, expire_on_commit=False) as session:
+            receive(delivery_.source, delivery_.alerts, delivery_key=delivery_.delivery_key,
+                    settings=settings, session=session, clock=clock)  # fmt: skip
+    one_by_one = snapshot(engine)
+    empty(engine)
+    committer = GroupCommitter(engine, settings=settings, clock=clock)
+    futures = held_batch(committer, GateNotifier(), deliveries)
+    assert all(future.exception() is None for future in futures)
+    assert snapshot(engine) == one_by_one

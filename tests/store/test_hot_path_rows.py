@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 
 from incidents.domain.timeline import TimelineKind
 from incidents.flows.incidents import record_entry, timeline_row
-from incidents.store import incidents as store
+from incidents.store import bulk
 from incidents.store.models import AlertRecord, Incident, TimelineEntry
 from incidents.store.rows import new_row
 
@@ -69,9 +69,9 @@ def _entry(incident: Incident, n: int) -> dict[str, Any]:
 
 def test_queued_entries_keep_their_order_among_flushed_ones(session):
     incident = _incident(session)
-    store.queue_timeline(session)
-    assert store.queue_timeline_row(session, _entry(incident, 1))
-    assert store.queue_timeline_row(session, _entry(incident, 2))
+    bulk.enable(session)
+    assert bulk.queue_timeline_row(session, _entry(incident, 1))
+    assert bulk.queue_timeline_row(session, _entry(incident, 2))
     record_entry(
         session,
         incident,
@@ -82,7 +82,7 @@ def test_queued_entries_keep_their_order_among_flushed_ones(session):
         text="entry 3",
         data={"n": 3},
     )  # fmt: skip  (an ORM entry, flushed at once)
-    assert store.queue_timeline_row(session, _entry(incident, 4))
+    assert bulk.queue_timeline_row(session, _entry(incident, 4))
     session.commit()
     entries = session.exec(select(TimelineEntry).order_by(col(TimelineEntry.id))).all()
     assert [(e.text, e.data, e.at) for e in entries] == [
@@ -97,8 +97,8 @@ def test_queued_entries_are_lost_with_their_transaction(engine):
     with Session(engine) as session:
         incident = session.get(Incident, incident_id)
         assert incident is not None
-        store.queue_timeline(session)
-        store.queue_timeline_row(session, _entry(incident, 1))
+        bulk.enable(session)
+        bulk.queue_timeline_row(session, _entry(incident, 1))
         session.rollback()
         session.commit()
     with Session(engine) as session:
@@ -107,15 +107,15 @@ def test_queued_entries_are_lost_with_their_transaction(engine):
 
 def test_a_session_that_does_not_queue_says_so(session):
     incident = _incident(session)
-    assert not store.queue_timeline_row(session, _entry(incident, 1))
+    assert not bulk.queue_timeline_row(session, _entry(incident, 1))
     session.commit()
     assert session.exec(select(TimelineEntry)).all() == []
 
 
 def test_queued_times_come_back_as_aware_utc(session):
     incident = _incident(session)
-    store.queue_timeline(session)
+    bulk.enable(session)
     later = NOW + timedelta(seconds=7)
-    store.queue_timeline_row(session, {**_entry(incident, 1), "at": later})
+    bulk.queue_timeline_row(session, {**_entry(incident, 1), "at": later})
     session.commit()
     assert session.exec(select(TimelineEntry.at)).one() == later

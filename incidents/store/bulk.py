@@ -1,0 +1,129 @@
+"""New alert rows and timeline entries written in bulk by the group-commit writer.
+
+Why: under a storm nearly every delivery adds one alert and one timeline entry. Through
+the ORM's unit of work each cost about as much as the rest of the delivery together
+(attribute history, identity map, per-object bookkeeping at flush). A session that bulks
+(``enable``; only the group-commit writer's) keeps them as plain pending rows and writes
+each kind as one multi-row Core insert:
+
+- just before commit;
+- before anything else the session flushes, so ids keep the order rows were recorded in
+  and the ORM's own inserts never run ahead of them;
+- when a query needs them in the database (``flush``: the intake's settling counts an
+  incident's alerts in SQL).
+
+Alert rows are real ``AlertRecord`` objects, kept outside the session while pending: the
+intake finds and updates them in memory (store/intake keeps its own map of them). A write
+before commit returns their ids and attaches them to the session as persistent rows, so
+later changes in the same transaction are tracked as usual; the write at commit skips that.
+
+Timeline entries are append-only and nothing in a batch reads them back. Only sessions
+without savepoints may bulk: a rolled-back savepoint could not take its rows back. A
+rollback drops whatever is pending.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import event, insert
+from sqlalchemy.orm import make_transient_to_detached
+from sqlmodel import Session, col
+
+from incidents.store.models import AlertRecord, TimelineEntry
+
+_KEY = "incidents.bulk"
+_INSERT_TIMELINE = insert(TimelineEntry)
+_ALERT_COLUMNS = tuple(c.key for c in AlertRecord.__table__.columns if c.key != "id")  # type: ignore[attr-defined]
+_INSERT_ALERTS = insert(AlertRecord)
+_INSERT_ALERTS_RETURNING = insert(AlertRecord).returning(
+    col(AlertRecord.id), sort_by_parameter_order=True
+)
+
+
+@dataclass(slots=True)
+class _Pending:
+    """What a bulking session has recorded and not written yet."""
+
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+    alerts: list[AlertRecord] = field(default_factory=list)
+
+
+def enable(session: Session) -> None:
+    """Let this session keep new alerts and timeline entries for bulk inserts."""
+    session.info[_KEY] = _Pending()
+
+
+def queue_timeline_row(session: Session, row: dict[str, Any]) -> bool:
+    """Queue one timeline row if the session bulks; False means add it yourself."""
+    pending: _Pending | None = session.info.get(_KEY)
+    if pending is None:
+        return False
+    pending.timeline.append(row)
+    return True
+
+
+def queue_alert(session: Session, record: AlertRecord) -> bool:
+    """Keep a new alert row pending if the session bulks; False means add it yourself."""
+    pending: _Pending | None = session.info.get(_KEY)
+    if pending is None:
+        return False
+    pending.alerts.append(record)
+    return True
+
+
+def flush(session: Session) -> None:
+    """Write everything pending, then flush the session (for a query that must see it)."""
+    _write(session, attach=True)
+    session.flush()
+
+
+@event.listens_for(Session, "before_flush")
+def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
+    """Write pending rows ahead of the session's other changes."""
+    _write(session, attach=True)
+
+
+@event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    """Write pending rows; the session is about to end, so nothing needs attaching."""
+    _write(session, attach=False)
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    """Drop pending rows with the transaction that recorded them."""
+    pending: _Pending | None = session.info.get(_KEY)
+    if pending is not None:
+        pending.timeline.clear()
+        pending.alerts.clear()
+
+
+def _write(session: Session, *, attach: bool) -> None:
+    """Insert the pending rows, alerts first (one statement per kind)."""
+    pending: _Pending | None = session.info.get(_KEY)
+    if pending is None:
+        return
+    if pending.alerts:
+        alerts = list(pending.alerts)
+        pending.alerts.clear()
+        _write_alerts(session, alerts, attach=attach)
+    if pending.timeline:
+        rows = list(pending.timeline)
+        pending.timeline.clear()
+        session.connection().execute(_INSERT_TIMELINE, rows)
+
+
+def _write_alerts(session: Session, alerts: list[AlertRecord], *, attach: bool) -> None:
+    """Insert alert rows; when attaching, give each its id and make it a tracked row."""
+    rows = [{name: getattr(record, name) for name in _ALERT_COLUMNS} for record in alerts]
+    connection = session.connection()
+    if not attach:
+        connection.execute(_INSERT_ALERTS, rows)
+        return
+    ids = connection.execute(_INSERT_ALERTS_RETURNING, rows).scalars().all()
+    for record, row_id in zip(alerts, ids, strict=True):
+        record.id = row_id
+        make_transient_to_detached(record)  # its values are now what the database holds
+        session.add(record)

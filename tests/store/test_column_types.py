@@ -1,0 +1,73 @@
+"""The column types' fast paths write exactly what the general way writes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy import DateTime
+from sqlalchemy.dialects import sqlite
+
+from incidents.store.db import _SURROGATE, NUL_REPLACEMENT, SafeString, UTCDateTime
+
+SQLITE = sqlite.dialect()
+OFFSETS = st.integers(min_value=-14 * 60, max_value=14 * 60).map(
+    lambda minutes: timezone(timedelta(minutes=minutes))
+)
+AWARE = st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30),
+                     timezones=OFFSETS)  # fmt: skip
+
+
+def _two_step(value: datetime) -> str:
+    """What SQLAlchemy writes for the type's own conversion followed by SQLite's DATETIME."""
+    converted = UTCDateTime().process_bind_param(value, SQLITE)
+    process = DateTime().dialect_impl(SQLITE).bind_processor(SQLITE)
+    assert process is not None
+    return str(process(converted))
+
+
+@given(AWARE)
+def test_sqlite_timestamps_are_written_as_the_two_step_way_writes_them(value):
+    process = UTCDateTime().bind_processor(SQLITE)
+    assert process is not None
+    assert process(value) == _two_step(value)
+
+
+def test_a_naive_timestamp_is_still_refused_on_sqlite():
+    process = UTCDateTime().bind_processor(SQLITE)
+    assert process is not None
+    with pytest.raises(ValueError, match="naive"):
+        process(datetime(2026, 11, 25, 9, 0))
+    assert process(None) is None
+
+
+def test_timestamps_read_back_as_the_same_instant_in_utc(session):
+    from incidents.store.models import Incident
+
+    start = datetime(2026, 11, 25, 9, 0, 0, 123456, tzinfo=timezone(timedelta(hours=5)))
+    incident = Incident(title="t", status="triggered", severity="SEV2", source="test",
+                        detected_at=start, reported_at=start, impact_started_at=start,
+                        impact_started_source="defaulted", created_at=start,
+                        updated_at=start)  # fmt: skip
+    session.add(incident)
+    session.commit()
+    session.expire_all()
+    stored = session.get(Incident, incident.id)
+    assert stored is not None
+    assert stored.detected_at == start and stored.detected_at.tzinfo == UTC
+
+
+def _general(value: str, length: int | None) -> str:
+    cleaned = _SURROGATE.sub(NUL_REPLACEMENT, value.replace("\x00", NUL_REPLACEMENT))
+    return cleaned[:length] if length else cleaned
+
+
+TEXT = st.text(alphabet=st.characters() | st.characters(categories=["Cs"]) | st.just("\x00"))
+
+
+@given(TEXT, st.sampled_from([None, 3, 200]))
+def test_safe_strings_clean_every_text_as_the_general_way_does(value, length):
+    column = SafeString(length) if length else SafeString()
+    assert column.process_bind_param(value, SQLITE) == (_general(value, length) if value else value)
