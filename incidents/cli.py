@@ -72,7 +72,7 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="Worker processes (PostgreSQL only).")] = 1,
 ) -> None:
     """Migrate the database to head, then serve the HTTP API."""
-    import uvicorn  # imported here: only `serve` needs the server
+    from incidents import serving  # imported here: only `serve` needs the server
 
     settings = _settings()
     _check_serving(settings, host=host, workers=workers)
@@ -84,14 +84,7 @@ def serve(
         engine.dispose()
     if settings.api_token is None:
         err.print("no INCIDENTS_API_TOKEN set: /api/* is open, so serving on loopback only")
-    uvicorn.run(
-        "incidents.api.app:app_from_environment",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=settings.log_level.lower(),
-    )
+    serving.run(host=host, port=port, workers=workers, log_level=settings.log_level.lower())
 
 
 def _check_serving(settings: Settings, *, host: str, workers: int) -> None:

@@ -202,47 +202,63 @@ def claim_delivery(
     now: datetime,
     memory: timedelta = DELIVERY_MEMORY,
 ) -> Claim:
-    """Record a delivery, or learn that it was already seen within `memory`.
-
-    One upsert: a new key is inserted, an expired one starts afresh, a live one is left
-    alone and returns no row. On PostgreSQL a concurrent claim of the same key waits for
-    the first to commit, so exactly one of them applies the delivery.
-    """
-    connection = session.connection()  # Core: no ORM machinery for a one-row upsert
-    claim = _claim_statement(connection.dialect.name)
-    params = {"source": source, "key": key, "now": now, "cutoff": now - memory}
-    claimed = connection.execute(claim, params).scalar_one_or_none()
-    if claimed is not None:
-        return Claim(id=int(claimed), seen=False)
-    first = connection.execute(_SEEN_DELIVERY, {"source": source, "key": key}).one()
-    return Claim(id=int(first[0]), seen=True, result=first[1])
+    """Record a delivery, or learn that it was already seen within `memory`."""
+    claim = claim_many(session, [(source, key, memory)], now=now)[0]
+    assert claim is not None  # the only delivery is its own first
+    return claim
 
 
 def claim_many(
     session: Session, deliveries: Sequence[tuple[str, str, timedelta]], *, now: datetime
 ) -> list[Claim | None]:
-    """Claim a batch's deliveries (source, key, memory) in two statements; a repeat of an
-    earlier delivery in the same batch gets None (it is answered from that one)."""
+    """Claim a batch's deliveries (source, key, memory); a repeat of an earlier delivery in
+    the same batch gets None (it is answered from that one).
+
+    New keys are inserted by one multi-row statement (``ON CONFLICT DO NOTHING``: no
+    parameter outside its VALUES, so the driver gets one statement, not one per row). Keys
+    already there are read back; one older than its memory is claimed afresh by a
+    conditional update (rare: a redelivery after a day). On PostgreSQL a concurrent claim
+    of the same key waits for the first to commit and then finds it seen, so exactly one
+    of them applies the delivery.
+    """
     firsts: dict[tuple[str, str], int] = {}
-    params: list[dict[str, Any]] = []
+    cutoffs: dict[tuple[str, str], datetime] = {}
     for index, (source, key, memory) in enumerate(deliveries):
         if (source, key) not in firsts:
             firsts[(source, key)] = index
-            params.append({"source": source, "key": key, "now": now, "cutoff": now - memory})
-    if not params:
+            cutoffs[(source, key)] = now - memory
+    if not firsts:
         return []
     connection = session.connection()
-    statement = _claim_many_statement(connection.dialect.name)
-    claimed = {(row.source, row.key): int(row.id) for row in connection.execute(statement, params)}
-    claims: dict[tuple[str, str], Claim] = {k: Claim(id=i, seen=False) for k, i in claimed.items()}
-    waiting = sorted(set(firsts) - set(claimed))
-    for source, keys in _by_source(set(waiting)).items():
-        for chunk in _chunks(keys):
-            rows = connection.execute(_SEEN_DELIVERIES, {"source": source, "keys": chunk})
-            for row in rows:
-                claims[(source, row.key)] = Claim(id=int(row.id), seen=True, result=row.result)
+    params = [{"source": source, "key": key, "now": now} for source, key in firsts]
+    inserted = connection.execute(_claim_new_statement(connection.dialect.name), params)
+    claims = {(row.source, row.key): Claim(id=int(row.id), seen=False) for row in inserted}
+    for pair, row in _stored_deliveries(connection, set(firsts) - set(claims)).items():
+        claims[pair] = _existing(connection, row, cutoff=cutoffs[pair], now=now)
     return [claims[(source, key)] if firsts[(source, key)] == index else None
             for index, (source, key, _) in enumerate(deliveries)]  # fmt: skip
+
+
+def _stored_deliveries(connection: Any, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+    """Return the stored rows (id, key, result, received_at) of deliveries already seen."""
+    found: dict[tuple[str, str], Any] = {}
+    for source, keys in _by_source(pairs).items():
+        for chunk in _chunks(keys):
+            for row in connection.execute(_SEEN_DELIVERIES, {"source": source, "keys": chunk}):
+                found[(source, row.key)] = row
+    return found
+
+
+def _existing(connection: Any, row: Any, *, cutoff: datetime, now: datetime) -> Claim:
+    """Answer a key already stored: seen, unless it is older than its memory and this
+    claim wins the conditional update that starts it afresh."""
+    if row.received_at >= cutoff:
+        return Claim(id=int(row.id), seen=True, result=row.result)
+    params = {"claim": row.id, "cutoff": cutoff, "claimed_at": now}
+    if connection.execute(_RECLAIM, params).scalar_one_or_none() is not None:
+        return Claim(id=int(row.id), seen=False)
+    again = connection.execute(_SEEN_BY_ID, {"claim": row.id}).one()  # another claim won
+    return Claim(id=int(row.id), seen=True, result=again.result)
 
 
 def record_results(session: Session, results: Sequence[tuple[Claim, dict[str, Any]]]) -> None:
@@ -259,30 +275,16 @@ def record_result(session: Session, claim: Claim, result: dict[str, Any]) -> Non
 
 
 @cache
-def _upsert(dialect: str) -> Any:
-    """Build the claim upsert once per database kind (statements are reused, not rebuilt)."""
+def _claim_new_statement(dialect: str) -> Any:
+    """The batch claim: insert the keys not stored yet, returning which ones it inserted."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(Delivery).values(
         source=bindparam("source"), key=bindparam("key"), received_at=bindparam("now"),
         result=None,
     )  # fmt: skip
-    return statement.on_conflict_do_update(
-        index_elements=["source", "key"],
-        set_={"received_at": statement.excluded.received_at, "result": None},
-        where=col(Delivery.received_at) < bindparam("cutoff"),
+    return statement.on_conflict_do_nothing(index_elements=["source", "key"]).returning(
+        col(Delivery.id), col(Delivery.source), col(Delivery.key)
     )
-
-
-@cache
-def _claim_statement(dialect: str) -> Any:
-    """The claim upsert of one delivery, returning the new row's id."""
-    return _upsert(dialect).returning(col(Delivery.id))
-
-
-@cache
-def _claim_many_statement(dialect: str) -> Any:
-    """The claim upsert of a batch, returning which (source, key) each new row is."""
-    return _upsert(dialect).returning(col(Delivery.id), col(Delivery.source), col(Delivery.key))
 
 
 # The intake's statements, built once: under a storm building them cost as much as running.
@@ -304,12 +306,19 @@ _MATCHING_ALERT = (
     .order_by(case((_FIRING_HERE, 0), else_=1))
     .limit(1)
 )
-_SEEN_DELIVERY = select(col(Delivery.id), col(Delivery.result)).where(
-    col(Delivery.source) == bindparam("source"), col(Delivery.key) == bindparam("key")
-)
-_SEEN_DELIVERIES = select(col(Delivery.id), col(Delivery.key), col(Delivery.result)).where(
+_SEEN_DELIVERIES = select(
+    col(Delivery.id), col(Delivery.key), col(Delivery.result), col(Delivery.received_at)
+).where(
     col(Delivery.source) == bindparam("source"),
     col(Delivery.key).in_(bindparam("keys", expanding=True)),
+)
+_SEEN_BY_ID = select(col(Delivery.result)).where(col(Delivery.id) == bindparam("claim"))
+_RECLAIM = (
+    update(Delivery)
+    .where(col(Delivery.id) == bindparam("claim"))
+    .where(col(Delivery.received_at) < bindparam("cutoff"))
+    .values(received_at=bindparam("claimed_at"), result=None)
+    .returning(col(Delivery.id))
 )
 _RECORD_RESULT = (
     update(Delivery)

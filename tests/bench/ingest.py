@@ -127,8 +127,8 @@ def _wait(url: str, child: subprocess.Popen[bytes], log: Path) -> None:
 
 def bare(workers: int, *, tmp: Path, duration: int, connections: int, groups: int) -> Load:
     """Measure the bare Starlette endpoint."""
-    command = [sys.executable, "-m", "uvicorn", "tests.bench.bare:app", "--host", "127.0.0.1",
-               "--port", "{port}", "--log-level", "warning", "--workers", str(workers)]  # fmt: skip
+    command = [sys.executable, "-m", "tests.bench.bare", "--port", "{port}",
+               "--workers", str(workers)]  # fmt: skip
     log = tmp / "bare.log"
     with process(command, env=dict(os.environ), health="/docs-none", log=log) as (base, _):
         return wrk(base, duration=duration, connections=connections, groups=groups)
