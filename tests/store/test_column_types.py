@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from sqlalchemy import DateTime
 from sqlalchemy.dialects import sqlite
@@ -29,6 +29,8 @@ def _two_step(value: datetime) -> str:
 
 
 @given(AWARE)
+@example(datetime(2026, 11, 25, 9, 0, 0, 1, tzinfo=UTC))
+@example(datetime(1, 1, 1, 0, 0, tzinfo=UTC))
 def test_sqlite_timestamps_are_written_as_the_two_step_way_writes_them(value):
     process = UTCDateTime().bind_processor(SQLITE)
     assert process is not None
