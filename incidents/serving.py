@@ -13,6 +13,7 @@ bind the socket, and asyncio sets the option itself.
 
 from __future__ import annotations
 
+import logging
 import socket
 import sys
 
@@ -21,6 +22,7 @@ from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
 APP = "incidents.api.app:app_from_environment"
+log = logging.getLogger(__name__)
 
 
 class NoDelayConfig(uvicorn.Config):
@@ -47,6 +49,6 @@ def run(
         else:
             server.run()
     except KeyboardInterrupt:
-        pass
+        log.info("interrupted: stopped serving")  # Ctrl-C ends serving quietly, as uvicorn.run
     if workers == 1 and not server.started:
         sys.exit(STARTUP_FAILURE)

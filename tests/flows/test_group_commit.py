@@ -230,14 +230,20 @@ def empty(engine) -> None:
             connection.execute(table.delete())
 
 
-def test_a_batch_ends_where_one_delivery_at_a_time_ends(engine, settings, clock):
-    clock.advance(minutes=8)  # g2 resolves at 9:03, within the 10-minute reopen window
-    for delivery_ in scenario():
+def one_at_a_time(engine, deliveries: list[Delivery], *, settings, clock) -> dict[str, Any]:
+    """Apply each delivery in its own transaction; return the end state and empty the db."""
+    for delivery_ in deliveries:
         with Session(engine, expire_on_commit=False) as session:
             receive(delivery_.source, delivery_.alerts, delivery_key=delivery_.delivery_key,
                     settings=settings, session=session, clock=clock)  # fmt: skip
-    one_by_one = snapshot(engine)
+    state = snapshot(engine)
     empty(engine)
+    return state
+
+
+def test_a_batch_ends_where_one_delivery_at_a_time_ends(engine, settings, clock):
+    clock.advance(minutes=8)  # g2 resolves at 9:03, within the 10-minute reopen window
+    one_by_one = one_at_a_time(engine, scenario(), settings=settings, clock=clock)
 
     committer = GroupCommitter(engine, settings=settings, clock=clock)
     notifier = GateNotifier()
@@ -296,12 +302,7 @@ def test_any_batch_ends_where_one_delivery_at_a_time_ends(engine, settings, cloc
     opener = alert("a1", group="g1")  # holds the writer while the rest queue behind it
     deliveries = [Delivery("alertmanager", [opener], delivery_key="h-open"), *_deliveries(steps)]
     empty(engine)
-    for delivery_ in deliveries:
-        with Session(engine, expire_on_commit=False) as session:
-            receive(delivery_.source, delivery_.alerts, delivery_key=delivery_.delivery_key,
-                    settings=settings, session=session, clock=clock)  # fmt: skip
-    one_by_one = snapshot(engine)
-    empty(engine)
+    one_by_one = one_at_a_time(engine, deliveries, settings=settings, clock=clock)
     committer = GroupCommitter(engine, settings=settings, clock=clock)
     futures = held_batch(committer, GateNotifier(), deliveries)
     assert all(future.exception() is None for future in futures)

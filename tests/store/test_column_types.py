@@ -11,6 +11,8 @@ from sqlalchemy import DateTime
 from sqlalchemy.dialects import sqlite
 
 from incidents.store.db import _SURROGATE, NUL_REPLACEMENT, SafeString, UTCDateTime
+from incidents.store.models import Incident
+from tests.store import stored_incident
 
 SQLITE = sqlite.dialect()
 OFFSETS = st.integers(min_value=-14 * 60, max_value=14 * 60).map(
@@ -46,14 +48,8 @@ def test_a_naive_timestamp_is_still_refused_on_sqlite():
 
 
 def test_timestamps_read_back_as_the_same_instant_in_utc(session):
-    from incidents.store.models import Incident
-
     start = datetime(2026, 11, 25, 9, 0, 0, 123456, tzinfo=timezone(timedelta(hours=5)))
-    incident = Incident(title="t", status="triggered", severity="SEV2", source="test",
-                        detected_at=start, reported_at=start, impact_started_at=start,
-                        impact_started_source="defaulted", created_at=start,
-                        updated_at=start)  # fmt: skip
-    session.add(incident)
+    incident = stored_incident(session, at=start)
     session.commit()
     session.expire_all()
     stored = session.get(Incident, incident.id)

@@ -14,6 +14,7 @@ from incidents.flows.incidents import record_entry, timeline_row
 from incidents.store import bulk
 from incidents.store.models import AlertRecord, Incident, TimelineEntry
 from incidents.store.rows import new_row
+from tests.store import stored_incident
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 ALERT: dict[str, Any] = {
@@ -24,13 +25,7 @@ ALERT: dict[str, Any] = {
 
 
 def _incident(session: Session) -> Incident:
-    incident = Incident(title="Storm", status="triggered", severity="SEV2", source="test",
-                        detected_at=NOW, reported_at=NOW, impact_started_at=NOW,
-                        impact_started_source="defaulted", created_at=NOW,
-                        updated_at=NOW)  # fmt: skip
-    session.add(incident)
-    session.flush()
-    return incident
+    return stored_incident(session, at=NOW)
 
 
 def test_a_new_row_is_what_the_constructor_builds():
