@@ -55,6 +55,23 @@ class UTCDateTime(TypeDecorator[datetime]):
 
         return process
 
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], Any] | None:
+        """On SQLite, parse the stored text straight into aware UTC (``fromisoformat`` reads
+        what ``bind_processor`` writes; SQLAlchemy's way is a regular expression, then this
+        type's own step: a batch reads seven timestamps of every open incident)."""
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+
+        def process(value: str | None) -> datetime | None:
+            if value is None:
+                return None
+            parsed = datetime.fromisoformat(value)
+            if parsed.tzinfo is None:
+                return parsed.replace(tzinfo=UTC)
+            return parsed.astimezone(UTC)  # (text written by hand with an offset)
+
+        return process
+
     def process_result_value(
         self,
         value: datetime | None,

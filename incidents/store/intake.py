@@ -134,23 +134,14 @@ def prefetch(session: Session, *, groups: set[tuple[str, str]],
     open_groups = _open_groups(session)
     for source, keys in _by_source(groups).items():
         for chunk in _chunks(keys):
-            statement = (
-                select(Incident)
-                .where(col(Incident.source) == source, col(Incident.group_key).in_(chunk))
-                .where(col(Incident.status) != Status.RESOLVED.value)
-                .order_by(col(Incident.group_key))  # one lock order for every batch
-                .with_for_update()
-            )
-            for incident in session.exec(statement):
+            for incident in session.exec(_OPEN_INCIDENTS, params={"source": source, "keys": chunk}):
                 open_groups[(source, incident.group_key or "")] = incident
     seen = _new_alerts(session)
     complete = _per_transaction(session, _PREFETCHED)
     for source, keys in _by_source(fingerprints).items():
         for chunk in _chunks(keys):
-            statement_ = select(AlertRecord).where(
-                col(AlertRecord.source) == source, col(AlertRecord.fingerprint).in_(chunk)
-            )
-            for record in session.exec(statement_):
+            for record in session.exec(_ALERTS_BY_FINGERPRINT,
+                                       params={"source": source, "keys": chunk}):  # fmt: skip
                 seen.setdefault((source, record.fingerprint), []).append(record)
             complete.update({(source, key): True for key in chunk})
 
@@ -294,6 +285,18 @@ _OPEN_INCIDENT = (
     .where(col(Incident.group_key) == bindparam("group"))
     .where(col(Incident.status) != Status.RESOLVED.value)
     .with_for_update()
+)
+_OPEN_INCIDENTS = (
+    select(Incident)
+    .where(col(Incident.source) == bindparam("source"))
+    .where(col(Incident.group_key).in_(bindparam("keys", expanding=True)))
+    .where(col(Incident.status) != Status.RESOLVED.value)
+    .order_by(col(Incident.group_key))  # one lock order for every batch
+    .with_for_update()
+)
+_ALERTS_BY_FINGERPRINT = select(AlertRecord).where(
+    col(AlertRecord.source) == bindparam("source"),
+    col(AlertRecord.fingerprint).in_(bindparam("keys", expanding=True)),
 )
 _FIRING_HERE = and_(
     col(AlertRecord.incident_id) == bindparam("incident"), col(AlertRecord.status) == "firing"

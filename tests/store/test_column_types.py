@@ -39,6 +39,25 @@ def test_sqlite_timestamps_are_written_as_the_two_step_way_writes_them(value):
     assert process(value) == _two_step(value)
 
 
+@given(AWARE)
+def test_sqlite_timestamps_read_back_as_sqlalchemys_own_parse_reads_them(value):
+    stored = _two_step(value)
+    parse = DateTime().dialect_impl(SQLITE).result_processor(SQLITE, None)
+    assert parse is not None
+    read = UTCDateTime().result_processor(SQLITE, None)
+    assert read is not None
+    parsed = parse(stored)
+    assert parsed is not None and read(stored) == parsed.replace(tzinfo=UTC) == value
+    assert read(stored).tzinfo is UTC and read(None) is None
+
+
+def test_sqlite_text_with_an_offset_reads_as_the_same_instant():
+    read = UTCDateTime().result_processor(SQLITE, None)
+    assert read is not None
+    assert read("2026-11-25 14:00:00+05:00") == datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+    assert read("2026-11-25 09:00:00") == datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+
+
 def test_a_naive_timestamp_is_still_refused_on_sqlite():
     process = UTCDateTime().bind_processor(SQLITE)
     assert process is not None
