@@ -89,7 +89,7 @@ def find_matching_alert(
 ) -> AlertRecord | None:
     """Return the incident's firing alert with this fingerprint, else the exact identity.
 
-    One query led by (source, fingerprint), the unique index's prefix: an incident's alerts
+    One query on (fingerprint, source), the unique index's prefix: an incident's alerts
     all come from its own source, and filtering by incident first would scan every alert
     of the incident, which under a storm grows with each delivery. Alerts this transaction
     added and has not flushed yet (group commit defers the flush to the end of a batch)

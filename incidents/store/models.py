@@ -86,7 +86,9 @@ class AlertRecord(SQLModel, table=True):
     """One normalised alert attached to an incident; repeats update it, never duplicate it."""
 
     __tablename__ = "alerts"
-    __table_args__ = (UniqueConstraint("source", "fingerprint", "starts_at"),)
+    # Led by the fingerprint: the intake's look-ups stay index descents even when the
+    # database's statistics are stale (alembic/versions/0010_alert_identity_index.py).
+    __table_args__ = (UniqueConstraint("fingerprint", "source", "starts_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     incident_id: int = Field(
