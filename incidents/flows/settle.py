@@ -130,7 +130,8 @@ def note(
 ) -> None:
     """Append a timeline entry written by the intake (flushed with the intake's next write:
     a flush per entry was a third of the cost of an alert under a storm)."""
-    incident.updated_at = now
+    if not bulk.touch(session, incident, now=now):
+        incident.updated_at = now
     row = timeline_row(incident, kind=kind, at=at, now=now, actor=actor or incident.source,
                        text=text, data=data)  # fmt: skip
     if not bulk.queue_timeline_row(session, row):

@@ -1,4 +1,4 @@
-"""New alert rows and timeline entries written in bulk by the group-commit writer.
+"""New alerts, timeline entries and incidents' ``updated_at``, written in bulk by group commit.
 
 Why: under a storm nearly every delivery adds one alert and one timeline entry. Through
 the ORM's unit of work each cost about as much as the rest of the delivery together
@@ -17,6 +17,11 @@ intake finds and updates them in memory (store/intake keeps its own map of them)
 before commit returns their ids and attaches them to the session as persistent rows, so
 later changes in the same transaction are tracked as usual; the write at commit skips that.
 
+An incident's ``updated_at``, which every timeline entry moves, is written the same way:
+the in-memory value is set as already stored, so an incident the batch changes in no
+other way is not flushed by the unit of work at all, and one UPDATE statement for the
+whole batch sets the column.
+
 Timeline entries are append-only and nothing in a batch reads them back. Only sessions
 without savepoints may bulk: a rolled-back savepoint could not take its rows back. A
 rollback drops whatever is pending.
@@ -25,18 +30,26 @@ rollback drops whatever is pending.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, insert
+from sqlalchemy import bindparam, event, insert, update
 from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col
 
-from incidents.store.models import AlertRecord, TimelineEntry
+from incidents.store.db import UTCDateTime
+from incidents.store.models import AlertRecord, Incident, TimelineEntry
 
 _KEY = "incidents.bulk"
 _INSERT_TIMELINE = insert(TimelineEntry)
 _ALERT_COLUMNS = tuple(c.key for c in AlertRecord.__table__.columns if c.key != "id")  # type: ignore[attr-defined]
 _INSERT_ALERTS = insert(AlertRecord)
+_TOUCH_INCIDENTS = (
+    update(Incident)
+    .where(col(Incident.id) == bindparam("incident"))
+    .values(updated_at=bindparam("at", type_=UTCDateTime))
+)
 _INSERT_ALERTS_RETURNING = insert(AlertRecord).returning(
     col(AlertRecord.id), sort_by_parameter_order=True
 )
@@ -48,6 +61,7 @@ class _Pending:
 
     timeline: list[dict[str, Any]] = field(default_factory=list)
     alerts: list[AlertRecord] = field(default_factory=list)
+    touched: dict[int, datetime] = field(default_factory=dict)  # incident id → updated_at
 
 
 def enable(session: Session) -> None:
@@ -70,6 +84,16 @@ def queue_alert(session: Session, record: AlertRecord) -> bool:
     if pending is None:
         return False
     pending.alerts.append(record)
+    return True
+
+
+def touch(session: Session, incident: Incident, *, now: datetime) -> bool:
+    """Move an incident's ``updated_at`` if the session bulks; False means set it yourself."""
+    pending: _Pending | None = session.info.get(_KEY)
+    if pending is None or incident.id is None:
+        return False
+    set_committed_value(incident, "updated_at", now)
+    pending.touched[incident.id] = now
     return True
 
 
@@ -98,6 +122,7 @@ def _after_rollback(session: Session) -> None:
     if pending is not None:
         pending.timeline.clear()
         pending.alerts.clear()
+        pending.touched.clear()
 
 
 def _write(session: Session, *, attach: bool) -> None:
@@ -113,6 +138,10 @@ def _write(session: Session, *, attach: bool) -> None:
         rows = list(pending.timeline)
         pending.timeline.clear()
         session.connection().execute(_INSERT_TIMELINE, rows)
+    if pending.touched:
+        moved = [{"incident": key, "at": at} for key, at in sorted(pending.touched.items())]
+        pending.touched.clear()
+        session.connection().execute(_TOUCH_INCIDENTS, moved)
 
 
 def _write_alerts(session: Session, alerts: list[AlertRecord], *, attach: bool) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy.orm import attributes, instrumentation
+from sqlalchemy.orm import attributes, configure_mappers, instrumentation
 from sqlmodel import SQLModel
 
 RowT = TypeVar("RowT", bound=SQLModel)
@@ -42,6 +42,7 @@ def new_row(model: type[RowT], values: dict[str, Any]) -> RowT:
 @cache
 def _defaults(model: type[SQLModel]) -> tuple[tuple[str, Any], ...]:
     """Return (field, default or default factory) for every optional field of `model`."""
+    configure_mappers()  # what a first constructor call would trigger: attributes need it
     defaults: list[tuple[str, Any]] = []
     for name, field in model.model_fields.items():
         if field.default_factory is not None:

@@ -114,3 +114,31 @@ def test_queued_times_come_back_as_aware_utc(session):
     bulk.queue_timeline_row(session, {**_entry(incident, 1), "at": later})
     session.commit()
     assert session.exec(select(TimelineEntry.at)).one() == later
+
+
+def test_a_touched_incident_is_written_by_the_batch_update_not_the_unit_of_work(session):
+    incident = _incident(session)
+    session.commit()
+    bulk.enable(session)
+    later = NOW + timedelta(minutes=5)
+    assert bulk.touch(session, incident, now=later)
+    assert incident.updated_at == later
+    assert incident not in session.dirty, "nothing else changed: no ORM update"
+    incident.status = "acknowledged"  # another change still goes through the ORM
+    session.commit()
+    session.expire_all()
+    stored = session.get(Incident, incident.id)
+    assert stored is not None and (stored.updated_at, stored.status) == (later, "acknowledged")
+
+
+def test_a_touch_is_lost_with_its_transaction(session):
+    incident = _incident(session)
+    session.commit()
+    bulk.enable(session)
+    session.connection()  # the transaction the touch belongs to (a batch has always begun)
+    bulk.touch(session, incident, now=NOW + timedelta(minutes=5))
+    session.rollback()
+    session.commit()
+    session.expire_all()
+    stored = session.get(Incident, incident.id)
+    assert stored is not None and stored.updated_at == NOW
