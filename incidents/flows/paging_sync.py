@@ -63,7 +63,7 @@ def receive_sync(
         session.rollback()
         return IntakeResult(alerts=0, incidents=list(stored.get("incidents", [])), duplicate=True)
     result = IntakeResult(alerts=0, incidents=[incident.id], extra={"synced": event.event_type})
-    intake_store.record_result(session, claim, {**result.as_json(), "extra": result.extra})
+    intake_store.record_result(session, claim, result.as_stored())
     incident.pagerduty_incident_id = event.pagerduty_id
     _apply(incident, event, session=session, clock=clock, notifier=notifier)
     session.commit()

@@ -262,7 +262,7 @@ def record_results(session: Session, results: Sequence[tuple[Claim, dict[str, An
 
 def record_result(session: Session, claim: Claim, result: dict[str, Any]) -> None:
     """Keep a delivery's answer for its redeliveries."""
-    session.connection().execute(_RECORD_RESULT, {"claim": claim.id, "result": result})
+    record_results(session, [(claim, result)])
 
 
 @cache
