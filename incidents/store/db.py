@@ -7,6 +7,7 @@ input and always returns aware UTC, so code never sees the difference.
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import threading
@@ -15,6 +16,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import DateTime, Engine, String, Text, create_engine, event
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.pool import StaticPool
@@ -123,8 +125,23 @@ WRITER_WAIT = 60.0  # seconds a transaction waits for its turn before giving up
 _SURROGATE = re.compile("[\ud800-\udfff]")  # unpaired UTF-16 halves cannot be stored
 
 
+def dumps(value: Any) -> str:
+    """Encode a JSON column's value: orjson, with the standard library for what it refuses.
+
+    Why: a storm writes six JSON values per alert (labels, annotations, links, the timeline
+    entry, the delivery's answer) and ``json.dumps`` took a tenth of the group-commit
+    writer's time; orjson takes a tenth of that. What orjson refuses (integers beyond 64
+    bits, for one) still gets the standard encoding. Both read back the same.
+    """
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return json.dumps(value)
+
+
 def build_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine with the pragmas and pool each backend needs."""
+    kwargs.setdefault("json_serializer", dumps)
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, **kwargs)
