@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -10,8 +11,10 @@ from hypothesis import strategies as st
 from sqlalchemy import DateTime
 from sqlalchemy.dialects import sqlite
 
-from incidents.store.db import _SURROGATE, NUL_REPLACEMENT, SafeString, UTCDateTime
-from incidents.store.models import Incident
+from incidents.domain.timeline import TimelineKind
+from incidents.flows.incidents import record_entry
+from incidents.store.db import _SURROGATE, NUL_REPLACEMENT, SafeString, UTCDateTime, dumps
+from incidents.store.models import Incident, TimelineEntry
 from tests.store import stored_incident
 
 SQLITE = sqlite.dialect()
@@ -88,3 +91,29 @@ TEXT = st.text(alphabet=st.characters() | st.characters(categories=["Cs"]) | st.
 def test_safe_strings_clean_every_text_as_the_general_way_does(value, length):
     column = SafeString(length) if length else SafeString()
     assert column.process_bind_param(value, SQLITE) == (_general(value, length) if value else value)
+
+
+SCALARS = (st.none() | st.booleans() | st.integers() | st.text()
+           | st.floats(allow_nan=False, allow_infinity=False))  # fmt: skip
+JSON_VALUES = st.recursive(
+    SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner,
+                                                                         max_size=4),
+)  # fmt: skip
+
+
+@given(JSON_VALUES)
+@example({"big": 2**70, "nested": [{"x": -(2**64)}]})  # beyond orjson: the standard library
+@example({"text": "Zürich \u2603 \U0001f525"})
+def test_json_columns_encode_to_what_the_standard_library_reads_back(value):
+    assert json.loads(dumps(value)) == value
+
+
+def test_json_values_orjson_refuses_are_stored_and_read_back(session):
+    incident = stored_incident(session, at=datetime(2026, 11, 25, 9, 0, tzinfo=UTC))
+    data = {"count": 2**70, "where": "Zürich", "labels": {"team": "payments"}}
+    record_entry(session, incident, kind=TimelineKind.NOTE, at=incident.detected_at,
+                 now=incident.detected_at, actor="test", text="big", data=data)  # fmt: skip
+    session.commit()
+    session.expire_all()
+    stored = session.get(TimelineEntry, 1)
+    assert stored is not None and stored.data == data

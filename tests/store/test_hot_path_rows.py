@@ -7,11 +7,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 from sqlmodel import Session, col, select
 
 from incidents.domain.timeline import TimelineKind
 from incidents.flows.incidents import record_entry, timeline_row
-from incidents.store import bulk
+from incidents.store import bulk, rows
 from incidents.store.models import AlertRecord, Incident, TimelineEntry
 from incidents.store.rows import new_row
 from tests.store import stored_incident
@@ -39,6 +40,29 @@ def test_default_containers_are_not_shared_between_rows():
     first, second = new_row(AlertRecord, ALERT), new_row(AlertRecord, ALERT)
     first.labels["team"] = "payments"
     assert second.labels == {}
+
+
+@pytest.fixture
+def shouting_titles():
+    """Give AlertRecord.title a listener that changes what is set (as a validator would)."""
+
+    def shout(_target: AlertRecord, value: str, _old: object, _initiator: object) -> str:
+        return value.upper()
+
+    event.listen(AlertRecord.title, "set", shout, retval=True)
+    rows._plain.cache_clear()
+    yield
+    event.remove(AlertRecord.title, "set", shout)
+    rows._plain.cache_clear()
+
+
+def test_listeners_on_attribute_sets_still_run(shouting_titles):
+    assert new_row(AlertRecord, ALERT).title == "STORM"
+
+
+def test_without_listeners_values_go_straight_to_the_row():
+    built = new_row(AlertRecord, ALERT)
+    assert built.title == "Storm" and built.__dict__["title"] == "Storm"
 
 
 def test_a_misspelt_field_is_refused():
