@@ -75,7 +75,9 @@ def parse_time(value: Any, *, field_name: str) -> datetime | None:
         return None
     if not isinstance(value, str):
         raise InvalidInput(f"{field_name}: expected an RFC 3339 time string", fields=[field_name])
-    text = _FRACTION.sub(r"\1", value.strip().replace("z", "Z"))  # Python keeps 6 digits
+    text = value.strip().replace("z", "Z")
+    if "." in text:
+        text = _FRACTION.sub(r"\1", text)  # Python keeps 6 digits
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
@@ -86,6 +88,8 @@ def parse_time(value: Any, *, field_name: str) -> datetime | None:
         return None
     if parsed.tzinfo is None:
         raise InvalidInput(f"{field_name}: {value!r} has no timezone offset", fields=[field_name])
+    if parsed.tzinfo is UTC:  # "Z", as nearly every sender writes it: nothing to convert
+        return parsed
     try:
         return parsed.astimezone(UTC)
     except OverflowError:
