@@ -84,7 +84,8 @@ def serve(
         engine.dispose()
     if settings.api_token is None:
         err.print("no INCIDENTS_API_TOKEN set: /api/* is open, so serving on loopback only")
-    serving.run(host=host, port=port, workers=workers, log_level=settings.log_level.lower())
+    serving.run(host=host, port=port, workers=workers, log_level=settings.log_level.lower(),
+                pin_cpu=settings.pin_cpu)  # fmt: skip
 
 
 def _check_serving(settings: Settings, *, host: str, workers: int) -> None:

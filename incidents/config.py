@@ -71,6 +71,7 @@ class Settings(BaseSettings):
     outbox_base_delay: float = Field(default=2.0, gt=0)
     outbox_max_delay: float = Field(default=600.0, gt=0)
     log_level: str = "INFO"
+    pin_cpu: bool = True  # each serving process on one CPU of its own (incidents/serving.py)
 
     @field_validator("default_timezone")
     @classmethod
