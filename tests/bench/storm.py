@@ -211,7 +211,8 @@ def main() -> None:
                 "INCIDENTS_API_TOKEN": "storm-api-token", "INCIDENTS_LOG_LEVEL": "WARNING",
                 "INCIDENTS_SLACK_SIGNING_SECRET": SIGNING, "INCIDENTS_SLACK_BOT_TOKEN": SLACK_TOKEN,
                 "INCIDENTS_SLACK_API_URL": slack_url, "INCIDENTS_UPDATE_CADENCE": "off",
-                "INCIDENTS_RUNBOOKS_DIR": str(tmp / "no-runbooks")}  # fmt: skip
+                "INCIDENTS_RUNBOOKS_DIR": str(tmp / "no-runbooks"),
+                "INCIDENTS_PIN_CPU": os.environ.get("BENCH_PIN_CPU", "true")}  # fmt: skip
         command = [sys.executable, "-m", "incidents", "serve", "--host", "127.0.0.1",
                    "--port", "{port}", "--workers", "2"]  # fmt: skip
         with process(command, env=env, health="/healthz", log=tmp / "serve.log") as (base, pid):
