@@ -33,15 +33,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, event, insert, update
+from sqlalchemy import Connection, Table, bindparam, event, insert, update
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col
 
+from incidents.store import json_rows
 from incidents.store.db import UTCDateTime
 from incidents.store.models import AlertRecord, Incident, TimelineEntry
 
 _KEY = "incidents.bulk"
+_ALERTS: Table = AlertRecord.__table__  # type: ignore[attr-defined]
+_TIMELINE: Table = TimelineEntry.__table__  # type: ignore[attr-defined]
+_INCIDENTS: Table = Incident.__table__  # type: ignore[attr-defined]
 _INSERT_TIMELINE = insert(TimelineEntry)
 _ALERT_COLUMNS = tuple(c.key for c in AlertRecord.__table__.columns if c.key != "id")  # type: ignore[attr-defined]
 _INSERT_ALERTS = insert(AlertRecord)
@@ -137,11 +141,21 @@ def _write(session: Session, *, attach: bool) -> None:
     if pending.timeline:
         rows = list(pending.timeline)
         pending.timeline.clear()
-        session.connection().execute(_INSERT_TIMELINE, rows)
+        connection = session.connection()
+        if json_rows.insert(connection, _TIMELINE, rows) is None:
+            connection.execute(_INSERT_TIMELINE, rows)
     if pending.touched:
-        moved = [{"incident": key, "at": at} for key, at in sorted(pending.touched.items())]
+        moved = sorted(pending.touched.items())
         pending.touched.clear()
-        session.connection().execute(_TOUCH_INCIDENTS, moved)
+        _touch(session.connection(), moved)
+
+
+def _touch(connection: Connection, moved: list[tuple[int, datetime]]) -> None:
+    """Set the touched incidents' ``updated_at`` (in id order: one lock order)."""
+    rows = [{"id": key, "updated_at": at} for key, at in moved]
+    if json_rows.update(connection, _INCIDENTS, rows, ("updated_at",)):
+        return
+    connection.execute(_TOUCH_INCIDENTS, [{"incident": key, "at": at} for key, at in moved])
 
 
 def _write_alerts(session: Session, alerts: list[AlertRecord], *, attach: bool) -> None:
@@ -149,7 +163,8 @@ def _write_alerts(session: Session, alerts: list[AlertRecord], *, attach: bool) 
     rows = [_values(record) for record in alerts]
     connection = session.connection()
     if not attach:
-        connection.execute(_INSERT_ALERTS, rows)
+        if json_rows.insert(connection, _ALERTS, rows) is None:
+            connection.execute(_INSERT_ALERTS, rows)
         return
     ids = connection.execute(_INSERT_ALERTS_RETURNING, rows).scalars().all()
     for record, row_id in zip(alerts, ids, strict=True):

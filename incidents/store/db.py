@@ -143,10 +143,22 @@ def dumps(value: Any) -> str:
 
 
 def build_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine with the pragmas and pool each backend needs."""
+    """Create an engine with the pragmas and pool each backend needs.
+
+    On PostgreSQL, psycopg prepares no statements on the server (``prepare_threshold``
+    None). Why: a prepared statement's generic plan is chosen once, from the table's size
+    when it was made, and kept for the connection's life. Made while the alerts table was
+    nearly empty, the intake's look-up by fingerprint stayed a whole-table scan: at a few
+    thousand alerts it cost 10 ms of the server's time per batch instead of 0.5 ms, and
+    PostgreSQL spent 680 µs of CPU per delivery instead of 170 (measured with group commit's
+    writer alone, batches of 32). Unprepared statements are planned with their own values
+    each time, and work through PgBouncer's transaction pooling too.
+    """
     kwargs.setdefault("json_serializer", dumps)
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
+        if parsed.get_driver_name() == "psycopg":
+            kwargs["connect_args"] = {"prepare_threshold": None, **kwargs.get("connect_args", {})}
         return create_engine(url, pool_pre_ping=True, **kwargs)
     memory = parsed.database in (None, "", ":memory:")
     options: dict[str, Any] = {"connect_args": {"check_same_thread": False}}

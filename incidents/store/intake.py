@@ -8,12 +8,12 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import JSON, and_, bindparam, case, delete, func, or_, update
+from sqlalchemy import JSON, Table, and_, bindparam, case, delete, func, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from incidents.domain.lifecycle import Status
-from incidents.store import bulk
+from incidents.store import bulk, json_rows
 from incidents.store.models import AlertRecord, Delivery, Incident
 
 AUTO_ACTOR = "auto"
@@ -221,13 +221,28 @@ def claim_many(
     if not firsts:
         return []
     connection = session.connection()
-    params = [{"source": source, "key": key, "now": now} for source, key in firsts]
-    inserted = connection.execute(_claim_new_statement(connection.dialect.name), params)
+    inserted = _insert_claims(connection, list(firsts), now=now)
     claims = {(row.source, row.key): Claim(id=int(row.id), seen=False) for row in inserted}
     for pair, row in _stored_deliveries(connection, set(firsts) - set(claims)).items():
         claims[pair] = _existing(connection, row, cutoff=cutoffs[pair], now=now)
     return [claims[(source, key)] if firsts[(source, key)] == index else None
             for index, (source, key, _) in enumerate(deliveries)]  # fmt: skip
+
+
+def _insert_claims(connection: Any, pairs: list[tuple[str, str]], *, now: datetime) -> Any:
+    """Insert the keys not stored yet; return the (id, source, key) rows it inserted."""
+    rows = [{"source": source, "key": key, "received_at": now} for source, key in pairs]
+    inserted = json_rows.insert(connection, _DELIVERIES, rows, columns=_CLAIM_COLUMNS,
+                                suffix=_CLAIM_CONFLICT)  # fmt: skip
+    if inserted is not None:
+        return inserted
+    params = [{"source": source, "key": key, "now": now} for source, key in pairs]
+    return connection.execute(_claim_new_statement(connection.dialect.name), params)
+
+
+_DELIVERIES: Table = Delivery.__table__  # type: ignore[attr-defined]
+_CLAIM_COLUMNS = ("source", "key", "received_at")
+_CLAIM_CONFLICT = "ON CONFLICT (source, key) DO NOTHING RETURNING id, source, key"
 
 
 def _stored_deliveries(connection: Any, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], Any]:
@@ -254,10 +269,15 @@ def _existing(connection: Any, row: Any, *, cutoff: datetime, now: datetime) -> 
 
 def record_results(session: Session, results: Sequence[tuple[Claim, dict[str, Any]]]) -> None:
     """Keep a batch's answers for their redeliveries, in one statement."""
-    if results:
-        session.connection().execute(
-            _RECORD_RESULT, [{"claim": claim.id, "result": result} for claim, result in results]
-        )
+    if not results:
+        return
+    connection = session.connection()
+    rows = [{"id": claim.id, "result": result} for claim, result in results]
+    if json_rows.update(connection, _DELIVERIES, rows, ("result",)):
+        return
+    connection.execute(
+        _RECORD_RESULT, [{"claim": claim.id, "result": result} for claim, result in results]
+    )
 
 
 def record_result(session: Session, claim: Claim, result: dict[str, Any]) -> None:

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, StatementError
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from incidents.store.models import Incident, TimelineEntry
 
@@ -105,3 +106,15 @@ def test_nul_characters_and_overlong_text_never_reach_the_database_raw(engine):
         assert stored.title == ("a\ufffdb" + "x" * 400)[:300]
         assert stored.commander == "c" * 200
         assert stored.summary == "s\ufffd"
+
+
+def test_repeated_statements_are_planned_afresh_not_prepared_on_postgresql(engine):
+    """A prepared statement's generic plan, made while a table was small, outlived the
+    table's growth (incidents/store/db.build_engine): nothing is prepared on the server."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite prepares in-process; there is no server plan to go stale")
+    with Session(engine) as session:
+        for _ in range(12):  # psycopg's default would prepare from the fifth execution
+            session.exec(select(Incident).where(col(Incident.group_key) == "g")).all()
+        prepared = session.connection().execute(text("select count(*) from pg_prepared_statements"))
+    assert prepared.scalar_one() == 0
