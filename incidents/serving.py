@@ -18,6 +18,17 @@ every handover moves the interpreter's hot data between the cores' caches. Measu
 CPU per delivery pinned, 1,150–1,320 unpinned, and 20–40% more deliveries per second. A
 process that holds one GIL uses about one core whatever the kernel does; the pin only
 keeps it from bouncing. A single CPU, or a platform without affinity, leaves it alone.
+
+On Linux, several workers each listen on a socket of their own (``SO_REUSEPORT``), and
+the kernel spreads new connections among them by their addresses. Why: on uvicorn's one
+shared socket every worker woke for each new connection and the first took every
+connection waiting, so a client opening its connections at once (Alertmanager's pool, the
+benchmark's 32) often had them all served by one worker while the other idled (seen in
+two of six runs of ``tests/bench/ingest.py`` on PostgreSQL: 1,350–1,600 deliveries a
+second against 1,790 with both busy). The parent keeps the address bound without
+listening on it, so a restarted worker joins again. A connection still waiting in a
+worker's queue when that worker dies is reset (the sender retries), which the shared
+socket avoided.
 """
 
 from __future__ import annotations
@@ -56,11 +67,60 @@ class NoDelayConfig(uvicorn.Config):
         super().load()
 
     def bind_socket(self) -> socket.socket:
-        """Bind as uvicorn does, then turn Nagle's algorithm off for every connection."""
-        sock = super().bind_socket()
+        """Bind as uvicorn does (a socket each worker re-creates as its own, for several
+        workers on Linux), then turn Nagle's algorithm off for every connection."""
+        if self.workers > 1 and self.uds is None and self.fd is None and _SPREADS:
+            sock: socket.socket = SpreadSocket.bound(self.host, self.port)
+            address = sock.getsockname()
+            log.info("serving on %s port %d, %d workers", address[0], address[1], self.workers)
+        else:
+            sock = super().bind_socket()
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return sock
+
+
+_SPREADS = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
+
+
+class SpreadSocket(socket.socket):
+    """An address several workers listen on: a worker spawned with it gets a new socket of
+    its own on the same address, and the kernel spreads connections among them."""
+
+    @classmethod
+    def bound(cls, host: str, port: int) -> SpreadSocket:
+        """Bind the parent's socket (it never listens; it holds the address)."""
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = cls(family, socket.SOCK_STREAM)
+        try:
+            _share_address(sock)
+            sock.bind((host, port))
+        except OSError as exc:
+            sock.close()
+            log.error("cannot listen on %s port %d: %s", host, port, exc)
+            sys.exit(STARTUP_FAILURE)
+        sock.set_inheritable(True)
+        return sock
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """What a spawned worker unpickles: a listening socket of its own."""
+        host, port = self.getsockname()[:2]
+        return (worker_socket, (self.family, host, port))
+
+
+def worker_socket(family: int, host: str, port: int) -> socket.socket:
+    """Bind this worker's own socket on the shared address, Nagle off for its connections."""
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    _share_address(sock)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def _share_address(sock: socket.socket) -> None:
+    """Let the workers' sockets bind the same address (and a restart rebind it at once)."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
 
 
 def pin_to_one_cpu(index: int) -> int | None:

@@ -1,15 +1,36 @@
 """`incidents serve` turns Nagle's algorithm off on every connection, with any number of
-workers (incidents/serving.py)."""
+workers, pins each worker to a CPU and spreads connections among workers
+(incidents/serving.py)."""
 
 from __future__ import annotations
 
+import http.client
 import multiprocessing
 import os
 import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
 
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 
-from incidents.serving import APP, NoDelayConfig
+from incidents.serving import _SPREADS, APP, NoDelayConfig
+from tests.servers import free_port, wait_for_http
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _pid(_request: Request) -> PlainTextResponse:
+    return PlainTextResponse(str(os.getpid()))
+
+
+pid_app = Starlette(routes=[Route("/pid", _pid)])  # which worker answered
 
 
 def _nodelay(sock: socket.socket) -> int:
@@ -76,3 +97,46 @@ def test_pinning_can_be_turned_off():
     assert config.cpu_slots is None
     pinned = NoDelayConfig(APP, factory=True, host="127.0.0.1", port=0, workers=2, pin_cpu=True)
     assert pinned.cpu_slots is not None and pinned.cpu_slots.value == 0
+
+
+def _ask_pid(connection: http.client.HTTPConnection) -> str:
+    connection.request("GET", "/pid")
+    return connection.getresponse().read().decode()
+
+
+def _fresh_pids(port: int, count: int) -> set[str]:
+    """Which workers answer `count` connections opened one after the other."""
+    pids = set()
+    for _ in range(count):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        pids.add(_ask_pid(connection))
+        connection.close()
+    return pids
+
+
+@pytest.mark.skipif(not _SPREADS, reason="SO_REUSEPORT spreads connections on Linux only")
+def test_connections_opened_at_once_are_shared_out_among_the_workers(tmp_path):
+    port = free_port()
+    code = (f"from incidents import serving; serving.run(host='127.0.0.1', port={port},"
+            " workers=2, log_level='warning', app='tests.test_serving:pid_app', factory=False,"
+            " pin_cpu=False)")  # fmt: skip
+    log = tmp_path / "serve.log"
+    with log.open("w") as sink:
+        server = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=sink,
+                                  stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/pid", server, log)
+        deadline = time.monotonic() + 30
+        while len(_fresh_pids(port, 20)) < 2:  # until the second worker listens too
+            assert time.monotonic() < deadline, log.read_text()
+        connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                       for _ in range(40)]  # fmt: skip
+        for connection in connections:
+            connection.connect()  # all 40 wait to be accepted before any request
+        served = Counter(_ask_pid(connection) for connection in connections)
+        for connection in connections:
+            connection.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    assert len(served) == 2 and min(served.values()) >= 8, served  # 1 in 100,000 by chance
