@@ -33,14 +33,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, event, insert, update
+from sqlalchemy import JSON, Connection, Table, bindparam, event, insert, update
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col
 
 from incidents.store import json_rows
 from incidents.store.db import UTCDateTime
-from incidents.store.models import AlertRecord, Incident, TimelineEntry
+from incidents.store.models import AlertRecord, Delivery, Incident, TimelineEntry
 
 _KEY = "incidents.bulk"
 _ALERTS: Table = AlertRecord.__table__  # type: ignore[attr-defined]
@@ -57,6 +57,12 @@ _TOUCH_INCIDENTS = (
 _INSERT_ALERTS_RETURNING = insert(AlertRecord).returning(
     col(AlertRecord.id), sort_by_parameter_order=True
 )
+_DELIVERIES: Table = Delivery.__table__  # type: ignore[attr-defined]
+_ANSWER_DELIVERIES = (
+    update(Delivery)
+    .where(col(Delivery.id) == bindparam("claim"))
+    .values(result=bindparam("result", type_=JSON))
+)
 
 
 @dataclass(slots=True)
@@ -66,6 +72,14 @@ class _Pending:
     timeline: list[dict[str, Any]] = field(default_factory=list)
     alerts: list[AlertRecord] = field(default_factory=list)
     touched: dict[int, datetime] = field(default_factory=dict)  # incident id → updated_at
+    answers: list[dict[str, Any]] = field(default_factory=list)  # deliveries' id, result
+
+    def clear(self) -> None:
+        """Forget everything pending."""
+        self.timeline.clear()
+        self.alerts.clear()
+        self.touched.clear()
+        self.answers.clear()
 
 
 def enable(session: Session) -> None:
@@ -124,46 +138,63 @@ def _after_rollback(session: Session) -> None:
     """Drop pending rows with the transaction that recorded them."""
     pending: _Pending | None = session.info.get(_KEY)
     if pending is not None:
-        pending.timeline.clear()
-        pending.alerts.clear()
-        pending.touched.clear()
+        pending.clear()
 
 
 def _write(session: Session, *, attach: bool) -> None:
-    """Insert the pending rows, alerts first (one statement per kind)."""
+    """Write the pending rows: on PostgreSQL in one statement, else one per kind."""
     pending: _Pending | None = session.info.get(_KEY)
-    if pending is None:
+    if pending is None or not (pending.alerts or pending.timeline or pending.touched
+                               or pending.answers):  # fmt: skip
         return
-    if pending.alerts:
-        alerts = list(pending.alerts)
-        pending.alerts.clear()
-        _write_alerts(session, alerts, attach=attach)
-    if pending.timeline:
-        rows = list(pending.timeline)
-        pending.timeline.clear()
-        connection = session.connection()
-        if json_rows.insert(connection, _TIMELINE, rows) is None:
-            connection.execute(_INSERT_TIMELINE, rows)
-    if pending.touched:
-        moved = sorted(pending.touched.items())
-        pending.touched.clear()
-        _touch(session.connection(), moved)
+    connection = session.connection()
+    writes = json_rows.Writes(connection)
+    alerts, timeline, answers = list(pending.alerts), list(pending.timeline), list(pending.answers)
+    moved = sorted(pending.touched.items())  # id order: one lock order
+    pending.clear()
+    if alerts:
+        _write_alerts(session, writes, alerts, attach=attach)
+    if timeline and not writes.insert(_TIMELINE, timeline):
+        connection.execute(_INSERT_TIMELINE, timeline)
+    if moved:
+        touched = [{"id": key, "updated_at": at} for key, at in moved]
+        if not writes.update(_INCIDENTS, touched, ("updated_at",)):
+            connection.execute(_TOUCH_INCIDENTS,
+                               [{"incident": key, "at": at} for key, at in moved])  # fmt: skip
+    if answers and not writes.update(_DELIVERIES, answers, ("result",)):
+        _answer_each(connection, answers)
+    writes.run()
 
 
-def _touch(connection: Connection, moved: list[tuple[int, datetime]]) -> None:
-    """Set the touched incidents' ``updated_at`` (in id order: one lock order)."""
-    rows = [{"id": key, "updated_at": at} for key, at in moved]
-    if json_rows.update(connection, _INCIDENTS, rows, ("updated_at",)):
+def write_answers(session: Session, answers: list[dict[str, Any]]) -> None:
+    """Store deliveries' answers (``id``, ``result``): with the batch's other rows if the
+    session bulks, else now."""
+    pending: _Pending | None = session.info.get(_KEY)
+    if pending is not None:
+        pending.answers.extend(answers)
         return
-    connection.execute(_TOUCH_INCIDENTS, [{"incident": key, "at": at} for key, at in moved])
+    connection = session.connection()
+    writes = json_rows.Writes(connection)
+    if writes.update(_DELIVERIES, answers, ("result",)):
+        writes.run()
+        return
+    _answer_each(connection, answers)
 
 
-def _write_alerts(session: Session, alerts: list[AlertRecord], *, attach: bool) -> None:
+def _answer_each(connection: Connection, answers: list[dict[str, Any]]) -> None:
+    """Store answers through SQLAlchemy's types (SQLite, or values JSON rows cannot carry)."""
+    params = [{"claim": row["id"], "result": row["result"]} for row in answers]
+    connection.execute(_ANSWER_DELIVERIES, params)
+
+
+def _write_alerts(
+    session: Session, writes: json_rows.Writes, alerts: list[AlertRecord], *, attach: bool
+) -> None:
     """Insert alert rows; when attaching, give each its id and make it a tracked row."""
     rows = [_values(record) for record in alerts]
     connection = session.connection()
     if not attach:
-        if json_rows.insert(connection, _ALERTS, rows) is None:
+        if not writes.insert(_ALERTS, rows):
             connection.execute(_INSERT_ALERTS, rows)
         return
     ids = connection.execute(_INSERT_ALERTS_RETURNING, rows).scalars().all()

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import JSON, Table, and_, bindparam, case, delete, func, or_, update
+from sqlalchemy import Table, and_, bindparam, case, delete, func, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -268,16 +268,12 @@ def _existing(connection: Any, row: Any, *, cutoff: datetime, now: datetime) -> 
 
 
 def record_results(session: Session, results: Sequence[tuple[Claim, dict[str, Any]]]) -> None:
-    """Keep a batch's answers for their redeliveries, in one statement."""
-    if not results:
-        return
-    connection = session.connection()
-    rows = [{"id": claim.id, "result": result} for claim, result in results]
-    if json_rows.update(connection, _DELIVERIES, rows, ("result",)):
-        return
-    connection.execute(
-        _RECORD_RESULT, [{"claim": claim.id, "result": result} for claim, result in results]
-    )
+    """Keep a batch's answers for their redeliveries (with the batch's other rows when the
+    session bulks)."""
+    if results:
+        bulk.write_answers(
+            session, [{"id": claim.id, "result": result} for claim, result in results]
+        )
 
 
 def record_result(session: Session, claim: Claim, result: dict[str, Any]) -> None:
@@ -342,11 +338,6 @@ _RECLAIM = (
     .where(col(Delivery.received_at) < bindparam("cutoff"))
     .values(received_at=bindparam("claimed_at"), result=None)
     .returning(col(Delivery.id))
-)
-_RECORD_RESULT = (
-    update(Delivery)
-    .where(col(Delivery.id) == bindparam("claim"))
-    .values(result=bindparam("result", type_=JSON))
 )
 
 

@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, Table, func
+from sqlalchemy import Engine, Table, event, func
 from sqlmodel import Session, col, select
 
 from incidents.domain.timeline import TimelineKind
 from incidents.flows.incidents import timeline_row
 from incidents.store import bulk, json_rows
-from incidents.store.models import AlertRecord, Incident, TimelineEntry
+from incidents.store.models import AlertRecord, Delivery, Incident, TimelineEntry
 from tests.store import stored_incident
 
 AT = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -173,3 +173,41 @@ def _pairs(entries: list[TimelineEntry]) -> tuple[list[dict[str, Any]], list[dic
     """Split the entries written the ORM way and the bulk way, without their keys."""
     rows = [{k: v for k, v in entry.model_dump().items() if k != "id"} for entry in entries]
     return rows[: len(rows) // 2], rows[len(rows) // 2 :]
+
+
+def test_a_batch_ends_with_one_statement_on_postgresql(engine):
+    """Alerts, timeline entries, touched incidents and answers: one round trip on
+    PostgreSQL (one per kind on SQLite), and every row lands."""
+    with Session(engine, expire_on_commit=False) as session:
+        incident = stored_incident(session, at=AT)
+        delivery = Delivery(source="test", key="k1", received_at=AT)
+        session.add(delivery)
+        session.commit()
+    assert incident.id is not None and delivery.id is not None
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", _collect(statements))
+    with Session(engine, expire_on_commit=False) as session:
+        bulk.enable(session)
+        session.add(incident)
+        bulk.queue_alert(session, _alert(incident.id, EXAMPLE_ROW))
+        bulk.queue_timeline_row(session, _entry(incident, None))
+        bulk.touch(session, incident, now=AT + timedelta(minutes=1))
+        bulk.write_answers(session, [{"id": delivery.id, "result": {"alerts": 1}}])
+        statements.clear()  # what the session itself ran before the batch's end
+        session.commit()
+    writes = [text for text in statements if not text.startswith(("COMMIT", "BEGIN"))]
+    assert len(writes) == (1 if engine.dialect.name == "postgresql" else 4), writes
+    with Session(engine) as session:
+        assert session.exec(select(func.count()).select_from(AlertRecord)).one() == 1
+        assert session.exec(select(func.count()).select_from(TimelineEntry)).one() == 1
+        assert session.exec(select(col(Delivery.result))).one() == {"alerts": 1}
+        assert session.exec(select(col(Incident.updated_at))).one() == AT + timedelta(minutes=1)
+
+
+def _collect(statements: list[str]) -> Any:
+    """A cursor-execute listener keeping each statement's text."""
+
+    def listener(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement.lstrip())
+
+    return listener
