@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     max_alerts_per_delivery: int = Field(default=1000, ge=1)
     max_labels_per_alert: int = Field(default=100, ge=1)
     group_commit_max: int = Field(default=64, ge=1, le=10_000)
+    # Milliseconds the writer waits for fuller batches under load; None: 1 on PostgreSQL,
+    # 0 on SQLite (flows/group_commit.py says why).
+    group_commit_wait_ms: float | None = Field(default=None, ge=0, le=50)
     templates_dir: Path = Field(default_factory=lambda: bundled_dir("templates"))
     runbooks_dir: Path = Field(default_factory=lambda: bundled_dir("runbooks"))
     public_url: str = "http://127.0.0.1:8000"

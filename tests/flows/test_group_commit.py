@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from concurrent.futures import Future, wait
 from datetime import datetime
 from typing import Any
@@ -97,6 +98,26 @@ def test_a_batch_holds_at_most_the_configured_number(engine, settings, clock):
     held_batch(committer, notifier, [delivery(n) for n in range(9)])
     assert committer.batches == 3, "1, then 4 and 4"
     assert len(stored(engine)[0]) == 9
+
+
+def test_under_load_the_writer_waits_for_more_deliveries(engine, settings, clock):
+    waiting = settings.model_copy(update={"group_commit_wait_ms": 50})
+    committer = GroupCommitter(engine, settings=waiting, clock=clock)
+    notifier = GateNotifier()
+    held_batch(committer, notifier, [delivery(n) for n in range(3)])  # 1, then 2: load
+    assert committer.batches == 2
+    early = committer.submit(delivery(10), notifier)
+    time.sleep(0.005)  # well inside the 50 ms the writer now waits
+    late = committer.submit(delivery(11), notifier)
+    assert early.result(timeout=WAIT).alerts == late.result(timeout=WAIT).alerts == 1
+    assert committer.batches == 3, "the later delivery joined the earlier one's batch"
+
+
+def test_only_postgresql_waits_unless_told(engine, settings, clock):
+    committer = GroupCommitter(engine, settings=settings, clock=clock)
+    assert committer.wait == (0.001 if engine.dialect.name == "postgresql" else 0.0)
+    told = settings.model_copy(update={"group_commit_wait_ms": 0})
+    assert GroupCommitter(engine, settings=told, clock=clock).wait == 0.0
 
 
 def test_a_failing_delivery_costs_the_others_nothing(engine, settings, clock):
