@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Connection, Table, bindparam, event, insert, update
+from sqlalchemy import JSON, Connection, bindparam, event, insert, update
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col
@@ -43,9 +43,6 @@ from incidents.store.db import UTCDateTime
 from incidents.store.models import AlertRecord, Delivery, Incident, TimelineEntry
 
 _KEY = "incidents.bulk"
-_ALERTS: Table = AlertRecord.__table__  # type: ignore[attr-defined]
-_TIMELINE: Table = TimelineEntry.__table__  # type: ignore[attr-defined]
-_INCIDENTS: Table = Incident.__table__  # type: ignore[attr-defined]
 _INSERT_TIMELINE = insert(TimelineEntry)
 _ALERT_COLUMNS = tuple(c.key for c in AlertRecord.__table__.columns if c.key != "id")  # type: ignore[attr-defined]
 _INSERT_ALERTS = insert(AlertRecord)
@@ -57,7 +54,6 @@ _TOUCH_INCIDENTS = (
 _INSERT_ALERTS_RETURNING = insert(AlertRecord).returning(
     col(AlertRecord.id), sort_by_parameter_order=True
 )
-_DELIVERIES: Table = Delivery.__table__  # type: ignore[attr-defined]
 _ANSWER_DELIVERIES = (
     update(Delivery)
     .where(col(Delivery.id) == bindparam("claim"))
@@ -154,14 +150,14 @@ def _write(session: Session, *, attach: bool) -> None:
     pending.clear()
     if alerts:
         _write_alerts(session, writes, alerts, attach=attach)
-    if timeline and not writes.insert(_TIMELINE, timeline):
+    if timeline and not writes.insert(TimelineEntry, timeline):
         connection.execute(_INSERT_TIMELINE, timeline)
     if moved:
         touched = [{"id": key, "updated_at": at} for key, at in moved]
-        if not writes.update(_INCIDENTS, touched, ("updated_at",)):
+        if not writes.update(Incident, touched, ("updated_at",)):
             connection.execute(_TOUCH_INCIDENTS,
                                [{"incident": key, "at": at} for key, at in moved])  # fmt: skip
-    if answers and not writes.update(_DELIVERIES, answers, ("result",)):
+    if answers and not writes.update(Delivery, answers, ("result",)):
         _answer_each(connection, answers)
     writes.run()
 
@@ -175,7 +171,7 @@ def write_answers(session: Session, answers: list[dict[str, Any]]) -> None:
         return
     connection = session.connection()
     writes = json_rows.Writes(connection)
-    if writes.update(_DELIVERIES, answers, ("result",)):
+    if writes.update(Delivery, answers, ("result",)):
         writes.run()
         return
     _answer_each(connection, answers)
@@ -194,7 +190,7 @@ def _write_alerts(
     rows = [_values(record) for record in alerts]
     connection = session.connection()
     if not attach:
-        if not writes.insert(_ALERTS, rows):
+        if not writes.insert(AlertRecord, rows):
             connection.execute(_INSERT_ALERTS, rows)
         return
     ids = connection.execute(_INSERT_ALERTS_RETURNING, rows).scalars().all()

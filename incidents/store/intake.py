@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, case, delete, func, or_, update
+from sqlalchemy import and_, bindparam, case, delete, func, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -232,7 +232,7 @@ def claim_many(
 def _insert_claims(connection: Any, pairs: list[tuple[str, str]], *, now: datetime) -> Any:
     """Insert the keys not stored yet; return the (id, source, key) rows it inserted."""
     rows = [{"source": source, "key": key, "received_at": now} for source, key in pairs]
-    inserted = json_rows.insert(connection, _DELIVERIES, rows, columns=_CLAIM_COLUMNS,
+    inserted = json_rows.insert(connection, Delivery, rows, columns=_CLAIM_COLUMNS,
                                 suffix=_CLAIM_CONFLICT)  # fmt: skip
     if inserted is not None:
         return inserted
@@ -240,7 +240,6 @@ def _insert_claims(connection: Any, pairs: list[tuple[str, str]], *, now: dateti
     return connection.execute(_claim_new_statement(connection.dialect.name), params)
 
 
-_DELIVERIES: Table = Delivery.__table__  # type: ignore[attr-defined]
 _CLAIM_COLUMNS = ("source", "key", "received_at")
 _CLAIM_CONFLICT = "ON CONFLICT (source, key) DO NOTHING RETURNING id, source, key"
 

@@ -27,11 +27,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from sqlalchemy import JSON, Connection, CursorResult, Integer, Table
 from sqlalchemy.dialects import postgresql
+from sqlmodel import SQLModel
 
 from incidents.store.db import SafeString, UTCDateTime
 
@@ -55,7 +56,7 @@ def encode(rows: Sequence[dict[str, Any]], datetimes: Sequence[str]) -> str | No
 
 
 def insert(
-    connection: Connection, table: Table, rows: Sequence[dict[str, Any]], *,
+    connection: Connection, model: type[SQLModel], rows: Sequence[dict[str, Any]], *,
     columns: tuple[str, ...] | None = None, suffix: str = "",
 ) -> CursorResult[Any] | None:  # fmt: skip
     """Insert `rows` in one statement and return its result; None if they cannot go this way
@@ -66,6 +67,7 @@ def insert(
     """
     if connection.dialect.name != "postgresql":
         return None
+    table = _table(model)
     statement, datetimes = _insert_statement(table, columns or _unkeyed(table))
     payload = encode(rows, datetimes)
     if payload is None:
@@ -90,20 +92,21 @@ class Writes:
         self._parts: list[str] = []
         self._params: list[Any] = []
 
-    def insert(self, table: Table, rows: Sequence[dict[str, Any]]) -> bool:
+    def insert(self, model: type[SQLModel], rows: Sequence[dict[str, Any]]) -> bool:
         """Add an insert of `rows` (every column but the key); False: write them yourself."""
         if not self.usable:
             return False
+        table = _table(model)
         statement, datetimes = _insert_statement(table, _unkeyed(table))
         return self._add(statement, rows, datetimes)
 
     def update(
-        self, table: Table, rows: Sequence[dict[str, Any]], columns: tuple[str, ...]
+        self, model: type[SQLModel], rows: Sequence[dict[str, Any]], columns: tuple[str, ...]
     ) -> bool:
         """Add an update of `columns` of the rows each row's ``id`` names; False: do it yourself."""
         if not self.usable:
             return False
-        statement, datetimes = _update_statement(table, columns)
+        statement, datetimes = _update_statement(_table(model), columns)
         return self._add(statement, rows, datetimes, [row["id"] for row in rows])
 
     def run(self) -> None:
@@ -129,6 +132,11 @@ class Writes:
         self._parts.append(statement)
         self._params.extend((payload, *extra))
         return True
+
+
+def _table(model: type[SQLModel]) -> Table:
+    """The table a model maps to."""
+    return cast(Table, model.__table__)  # type: ignore[attr-defined]
 
 
 def _unkeyed(table: Table) -> tuple[str, ...]:

@@ -95,7 +95,7 @@ def test_plain_rows_take_the_json_path_on_postgresql_only(engine, session):
     assert incident.id is not None
     row = _row(_alert(incident.id, EXAMPLE_ROW))
     connection = session.connection()
-    written = json_rows.insert(connection, ALERTS, [row, {**row, "fingerprint": "fp2"}])
+    written = json_rows.insert(connection, AlertRecord, [row, {**row, "fingerprint": "fp2"}])
     if engine.dialect.name != "postgresql":
         assert written is None
         return
@@ -117,7 +117,7 @@ def test_values_only_sqlalchemys_types_handle_go_back_to_them(session, change, w
     incident = stored_incident(session, at=AT)
     assert incident.id is not None
     row = {**_row(_alert(incident.id, EXAMPLE_ROW)), **change}
-    assert json_rows.insert(session.connection(), ALERTS, [row]) is None, why
+    assert json_rows.insert(session.connection(), AlertRecord, [row]) is None, why
     assert session.exec(select(func.count()).select_from(AlertRecord)).one() == 0
 
 
