@@ -146,6 +146,120 @@ def prefetch(session: Session, *, groups: set[tuple[str, str]],
             complete.update({(source, key): True for key in chunk})
 
 
+def start_batch(
+    session: Session, deliveries: Sequence[tuple[str, str, timedelta]], *, now: datetime,
+    groups: set[tuple[str, str]], fingerprints: set[tuple[str, str]],
+) -> list[Claim | None]:  # fmt: skip
+    """Claim a batch's deliveries (``claim_many``) and load what it will touch (``prefetch``).
+
+    On PostgreSQL the claims and the open incidents (locked, in group order) are one
+    statement and the alerts' stored rows another, each row read back as one JSON value
+    and made a persistent instance without the ORM's loading machinery. Why: a batch's
+    look-ups through the ORM were a third of the group-commit writer's time under a storm
+    (result set-up for 35 columns, expanding IN lists, instance loading). The alerts are
+    read by a statement of their own, after the locks: a statement sees the database as it
+    was when it began, and only once it holds an incident's lock may it trust what it reads
+    of that incident's alerts.
+    """
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        by_group, by_fingerprint = _keyed(groups, "group_key"), _keyed(fingerprints, "fingerprint")
+        if by_group is not None and by_fingerprint is not None:
+            claims = _start_in_json(session, connection, deliveries, now=now, keys=by_group)
+            if claims is not None:
+                _prefetch_in_json(session, connection, fingerprints, keys=by_fingerprint)
+                return claims
+    claims = claim_many(session, deliveries, now=now)
+    prefetch(session, groups=groups, fingerprints=fingerprints)
+    return claims
+
+
+_Keyed = tuple[str, tuple[Any, ...]]  # a WHERE condition and its parameters
+
+
+def _start_in_json(
+    session: Session, connection: Any, deliveries: Sequence[tuple[str, str, timedelta]], *,
+    now: datetime, keys: _Keyed,
+) -> list[Claim | None] | None:  # fmt: skip
+    """Claim and lock in one statement; None (and nothing done) when the claims cannot go
+    as JSON."""
+    firsts, cutoffs = _firsts(deliveries, now=now)
+    rows = [{"source": source, "key": key, "received_at": now} for source, key in firsts]
+    payload = json_rows.encode(rows, ("received_at",))
+    if payload is None:
+        return None
+    claims: dict[tuple[str, str], Claim] = {}
+    open_groups = _open_groups(session)
+    for claim_id, source, key, incident in connection.exec_driver_sql(
+        _claim_and_lock_statement(keys[0]), (payload, *keys[1])
+    ):
+        if incident is None:
+            claims[(source, key)] = Claim(id=int(claim_id), seen=False)
+        else:
+            loaded = json_rows.attach(session, Incident, incident)
+            open_groups[(loaded.source, loaded.group_key or "")] = loaded
+    for pair, row in _stored_deliveries(connection, set(firsts) - set(claims)).items():
+        claims[pair] = _existing(connection, row, cutoff=cutoffs[pair], now=now)
+    return [claims[(source, key)] if firsts[(source, key)] == index else None
+            for index, (source, key, _) in enumerate(deliveries)]  # fmt: skip
+
+
+def _claim_and_lock_statement(groups: str) -> str:
+    """The claims' insert and the open incidents of `groups`, locked in group order, as one
+    statement: rows (id, source, key, NULL) of new claims, then (NULL × 3, incident JSON)."""
+    insert, _ = json_rows.insert_statement(Delivery, _CLAIM_COLUMNS)
+    return (
+        f"WITH c AS ({insert} {_CLAIM_CONFLICT}), "
+        f"o AS (SELECT * FROM incidents WHERE status != 'resolved' AND ({groups}) "
+        "ORDER BY source, group_key FOR UPDATE) "
+        "SELECT c.id, c.source, c.key, NULL FROM c "
+        "UNION ALL SELECT NULL, NULL, NULL, row_to_json(o)::text FROM o"
+    )
+
+
+def _prefetch_in_json(session: Session, connection: Any, fingerprints: set[tuple[str, str]], *,
+                      keys: _Keyed) -> None:  # fmt: skip
+    """Load the stored rows of the alerts with these fingerprints."""
+    seen = _new_alerts(session)
+    if fingerprints:
+        statement = f"SELECT row_to_json(a)::text FROM alerts AS a WHERE {keys[0]}"
+        for (text,) in connection.exec_driver_sql(statement, keys[1]):
+            record = json_rows.attach(session, AlertRecord, text)
+            seen.setdefault((record.source, record.fingerprint), []).append(record)
+    _per_transaction(session, _PREFETCHED).update(dict.fromkeys(fingerprints, True))
+
+
+def _keyed(pairs: set[tuple[str, str]], column: str) -> _Keyed | None:
+    """The condition matching (source, key) `pairs` on `column`, and its parameters; None
+    when a key holds what a text array cannot carry as it would be stored."""
+    parts: list[str] = []
+    params: list[Any] = []
+    for source, keys in _by_source(pairs).items():
+        if not all(_plain(key) for key in keys) or not _plain(source):
+            return None
+        parts.append(f"(source = %s AND {column} = ANY(%s::text[]))")
+        params.extend((source, keys))
+    return (" OR ".join(parts) or "false"), tuple(params)
+
+
+def _plain(text: str) -> bool:
+    """Whether a key goes to the database unchanged (SafeString would replace NUL, and a
+    text array cannot carry lone surrogates): ASCII without NUL, nearly every key."""
+    return text.isascii() and "\x00" not in text
+
+
+def _firsts(deliveries: Sequence[tuple[str, str, timedelta]], *, now: datetime
+            ) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], datetime]]:  # fmt: skip
+    """Each key's first place in the batch, and the time before which a stored one is stale."""
+    firsts: dict[tuple[str, str], int] = {}
+    cutoffs: dict[tuple[str, str], datetime] = {}
+    for index, (source, key, memory) in enumerate(deliveries):
+        if (source, key) not in firsts:
+            firsts[(source, key)] = index
+            cutoffs[(source, key)] = now - memory
+    return firsts, cutoffs
+
+
 def _by_source(pairs: set[tuple[str, str]]) -> dict[str, list[str]]:
     """Group (source, key) pairs by source, keys sorted."""
     grouped: dict[str, list[str]] = {}
@@ -212,12 +326,7 @@ def claim_many(
     of the same key waits for the first to commit and then finds it seen, so exactly one
     of them applies the delivery.
     """
-    firsts: dict[tuple[str, str], int] = {}
-    cutoffs: dict[tuple[str, str], datetime] = {}
-    for index, (source, key, memory) in enumerate(deliveries):
-        if (source, key) not in firsts:
-            firsts[(source, key)] = index
-            cutoffs[(source, key)] = now - memory
+    firsts, cutoffs = _firsts(deliveries, now=now)
     if not firsts:
         return []
     connection = session.connection()

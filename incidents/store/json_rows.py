@@ -25,16 +25,18 @@ round trip to save.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import orjson
 from sqlalchemy import JSON, Connection, CursorResult, Integer, Table
 from sqlalchemy.dialects import postgresql
-from sqlmodel import SQLModel
+from sqlalchemy.orm import make_transient_to_detached
+from sqlmodel import Session, SQLModel
 
 from incidents.store.db import SafeString, UTCDateTime
+from incidents.store.rows import new_row
 
 _DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
 _NUL = b"\\u0000"
@@ -67,8 +69,7 @@ def insert(
     """
     if connection.dialect.name != "postgresql":
         return None
-    table = _table(model)
-    statement, datetimes = _insert_statement(table, columns or _unkeyed(table))
+    statement, datetimes = insert_statement(model, columns)
     payload = encode(rows, datetimes)
     if payload is None:
         return None
@@ -144,6 +145,15 @@ def _unkeyed(table: Table) -> tuple[str, ...]:
     return tuple(column.key for column in table.columns if not column.primary_key)
 
 
+def insert_statement(
+    model: type[SQLModel], columns: tuple[str, ...] | None = None
+) -> tuple[str, tuple[str, ...]]:
+    """The INSERT of `model`'s `columns` (default: all but the key) from one JSON parameter,
+    and its datetime columns."""
+    table = _table(model)
+    return _insert_statement(table, columns or _unkeyed(table))
+
+
 @cache
 def _insert_statement(table: Table, names: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
     """The INSERT … SELECT FROM json_to_recordset of `names`, and its datetime columns."""
@@ -194,3 +204,39 @@ def _selected(table: Table, name: str) -> str:
 def _datetimes(table: Table, names: Sequence[str]) -> tuple[str, ...]:
     """The names among `names` whose column keeps aware UTC timestamps."""
     return tuple(name for name in names if isinstance(table.columns[name].type, UTCDateTime))
+
+
+ModelT = TypeVar("ModelT", bound=SQLModel)
+
+
+def attach(session: Session, model: type[ModelT], text: str) -> ModelT:
+    """Return the row `text` (``row_to_json`` of a whole row) as a persistent instance of
+    `model` in `session`, as if the session had loaded it."""
+    values = orjson.loads(text)
+    for name, convert in _readers(_table(model)):
+        value = values.get(name)
+        if value is not None:
+            values[name] = convert(value)
+    row = new_row(model, values)
+    make_transient_to_detached(row)  # its values are what the database holds
+    session.add(row)
+    return row
+
+
+def _aware(text: str) -> datetime:
+    """A ``timestamptz`` as ``row_to_json`` writes it, as aware UTC."""
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo is UTC else value.astimezone(UTC)
+
+
+@cache
+def _readers(table: Table) -> tuple[tuple[str, Any], ...]:
+    """(column, converter) for the columns whose JSON form is not their Python value."""
+    readers = []
+    for column in table.columns:
+        kind = column.type
+        if isinstance(kind, UTCDateTime):
+            readers.append((column.key, _aware))
+        elif not isinstance(kind, SafeString | JSON | Integer):
+            raise TypeError(f"{table.name}.{column.key}: no JSON-row form for {kind!r}")
+    return tuple(readers)

@@ -23,6 +23,7 @@ from incidents.flows import group_commit
 from incidents.flows.group_commit import GroupCommitter
 from incidents.flows.intake import Delivery, IntakeResult, receive
 from incidents.flows.ports import NullNotifier
+from incidents.store.db import build_engine
 from incidents.store.models import AlertRecord, Incident, TimelineEntry
 from tests.flows.test_intake import alert
 
@@ -118,6 +119,50 @@ def test_only_postgresql_waits_unless_told(engine, settings, clock):
     assert committer.wait == (0.001 if engine.dialect.name == "postgresql" else 0.0)
     told = settings.model_copy(update={"group_commit_wait_ms": 0})
     assert GroupCommitter(engine, settings=told, clock=clock).wait == 0.0
+
+
+def test_a_batch_that_loses_a_race_for_a_group_runs_again_whole(engine, settings, clock):
+    """Two processes' writers open the same group at once: the loser's batch is run again
+    as one transaction, not redone one delivery at a time."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite lets one transaction write at a time: no two open a group at once")
+    other = build_engine(settings.database_url)  # a second serving process
+    try:
+        winner = GroupCommitter(engine, settings=settings, clock=clock)
+        loser = GroupCommitter(other, settings=settings, clock=clock)
+        holding = GateNotifier()
+        won = winner.submit(delivery(0, group="g"), holding)  # opens g, then waits
+        assert holding.entered.wait(WAIT)
+        first_gate = GateNotifier()
+        first = loser.submit(delivery(1, group="a"), first_gate)
+        assert first_gate.entered.wait(WAIT)
+        racing = [loser.submit(delivery(n, group=group), NullNotifier())
+                  for n, group in ((2, "g"), (3, "h"), (4, "g"))]  # fmt: skip
+        first_gate.gate.set()  # the loser's next batch: g, g and h, while g's opening is open
+        _wait_for_a_lock_wait(engine)
+        holding.gate.set()  # the winner commits g; the loser's insert of g fails
+        answers = [future.result(timeout=WAIT) for future in (won, first, *racing)]
+    finally:
+        other.dispose()
+    assert [answer.alerts for answer in answers] == [1] * 5
+    assert loser.batches == 2, "its first batch, then the racing one once more, whole"
+    fingerprints, groups = stored(engine)
+    assert fingerprints == [f"fp-{n}" for n in range(5)]
+    assert sorted(groups) == ["a", "g", "h"], "one incident per group: g is the winner's"
+    assert answers[2].incidents == answers[4].incidents == answers[0].incidents
+
+
+def _wait_for_a_lock_wait(engine) -> None:
+    """Return once some transaction waits for a lock (PostgreSQL)."""
+    deadline = time.monotonic() + WAIT
+    with engine.connect() as connection:
+        while time.monotonic() < deadline:
+            waiting = connection.exec_driver_sql("SELECT count(*) FROM pg_locks WHERE NOT granted")
+            if waiting.scalar_one() > 0:
+                return
+            connection.rollback()
+            time.sleep(0.01)
+    raise AssertionError("no transaction ever waited for a lock")
 
 
 def test_a_failing_delivery_costs_the_others_nothing(engine, settings, clock):
