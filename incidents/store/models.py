@@ -25,6 +25,7 @@ SQLModel.metadata.naming_convention = {
 }
 
 OPEN_GROUP_INDEX = "uq_incidents_open_group"
+RESOLVED_GROUP_INDEX = "ix_incidents_source_group_key_resolved_at"
 
 
 class Incident(SQLModel, table=True):
@@ -43,6 +44,17 @@ class Incident(SQLModel, table=True):
             postgresql_where=text("status != 'resolved' AND group_key IS NOT NULL"),
         ),
         Index("ix_incidents_status_severity", "status", "severity"),
+        # The reopen look-up (a group's incident resolved within the window, store/intake):
+        # without it every delivery to a new group scanned the whole table (36 ms at
+        # 200,000 incidents, each new group of a storm).
+        Index(
+            RESOLVED_GROUP_INDEX,
+            "source",
+            "group_key",
+            "resolved_at",
+            sqlite_where=text("status = 'resolved'"),
+            postgresql_where=text("status = 'resolved'"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
