@@ -181,9 +181,11 @@ class GroupCommitter:
             with session.no_autoflush:
                 deliveries = [job.delivery for job in jobs]
                 groups, fingerprints = identities(deliveries)
+                now = self.clock.now()
                 claims = intake_store.start_batch(
                     session, [(d.source, d.delivery_key, d.memory) for d in deliveries],
-                    now=self.clock.now(), groups=groups, fingerprints=fingerprints,
+                    now=now, groups=groups, fingerprints=fingerprints,
+                    reopen_since=now - self.settings.reopen_window,
                 )  # fmt: skip
                 answers: list[tuple[intake_store.Claim, dict[str, Any]]] = []
                 results = self._apply_claimed(jobs, claims, session, answers)

@@ -31,6 +31,8 @@ def find_open_incident(session: Session, *, source: str, group_key: str) -> Inci
     cached = known.get((source, group_key))
     if cached is not None and cached in session and cached.status != Status.RESOLVED.value:
         return cached
+    if cached is None and (source, group_key) in _per_transaction(session, _ABSENT):
+        return None  # the batch's start found none, under the locks (start_batch)
     params = {"source": source, "group": group_key}
     found = session.exec(_OPEN_INCIDENT, params=params).first()
     if found is not None and found.status == Status.RESOLVED.value:  # resolved, not flushed
@@ -42,8 +44,12 @@ def find_open_incident(session: Session, *, source: str, group_key: str) -> Inci
 
 
 def remember_open(session: Session, incident: Incident) -> None:
-    """Note an incident this transaction opened or reopened as its group's open one."""
-    _open_groups(session)[(incident.source, incident.group_key or "")] = incident
+    """Note an incident this transaction opened or reopened as its group's open one (what
+    the batch's start read about the group no longer holds)."""
+    group = (incident.source, incident.group_key or "")
+    _open_groups(session)[group] = incident
+    _per_transaction(session, _ABSENT).pop(group, None)
+    _per_transaction(session, _REOPENABLE).pop(group, None)
 
 
 def _open_groups(session: Session) -> dict[tuple[str, str], Incident]:
@@ -63,6 +69,8 @@ def _per_transaction(session: Session, name: str) -> dict[Any, Any]:
 
 
 _OPEN_GROUPS = "incidents_open_groups"
+_ABSENT = "incidents_groups_without_open"  # groups the batch's start found no open incident of
+_REOPENABLE = "incidents_reopen_candidates"  # their auto-resolved incidents, read then
 _NEW_ALERTS = "incidents_new_alerts"
 _PREFETCHED = "incidents_prefetched_fingerprints"
 
@@ -70,8 +78,21 @@ _PREFETCHED = "incidents_prefetched_fingerprints"
 def find_reopenable(
     session: Session, *, source: str, group_key: str, since: datetime
 ) -> Incident | None:
-    """Return the group's newest incident auto-resolved at or after `since`, locked."""
-    session.flush()  # a resolution earlier in this transaction counts (rare: no open one)
+    """Return the group's newest incident auto-resolved at or after `since`, locked.
+
+    A resolution earlier in this transaction counts, so changed incidents are written
+    first; only they: flushing for nothing wrote a batch's pending alerts and timeline
+    entries once per new group (a storm's onset is hundreds of new groups).
+    """
+    candidates = _per_transaction(session, _REOPENABLE).get((source, group_key))
+    if candidates is not None:  # read (and locked) by the batch's start
+        fitting = [incident for incident in candidates
+                   if incident.status == Status.RESOLVED.value
+                   and incident.resolved_by == AUTO_ACTOR and incident.resolved_at is not None
+                   and incident.resolved_at >= since]  # fmt: skip
+        return max(fitting, key=lambda incident: incident.id or 0, default=None)
+    if any(isinstance(row, Incident) for row in (*session.new, *session.dirty)):
+        session.flush()
     statement = (
         select(Incident)
         .where(Incident.source == source, Incident.group_key == group_key)
@@ -149,6 +170,7 @@ def prefetch(session: Session, *, groups: set[tuple[str, str]],
 def start_batch(
     session: Session, deliveries: Sequence[tuple[str, str, timedelta]], *, now: datetime,
     groups: set[tuple[str, str]], fingerprints: set[tuple[str, str]],
+    reopen_since: datetime | None = None,
 ) -> list[Claim | None]:  # fmt: skip
     """Claim a batch's deliveries (``claim_many``) and load what it will touch (``prefetch``).
 
@@ -160,6 +182,11 @@ def start_batch(
     read by a statement of their own, after the locks: a statement sees the database as it
     was when it began, and only once it holds an incident's lock may it trust what it reads
     of that incident's alerts.
+
+    That second statement also reads (and locks) the incidents auto-resolved since
+    `reopen_since` of the groups with no open incident, and the look-ups of such a group
+    then ask nothing more (``find_open_incident``, ``find_reopenable``): a storm's onset is
+    hundreds of new groups, and each cost two more round trips.
     """
     connection = session.connection()
     if connection.dialect.name == "postgresql":
@@ -167,7 +194,9 @@ def start_batch(
         if by_group is not None and by_fingerprint is not None:
             claims = _start_in_json(session, connection, deliveries, now=now, keys=by_group)
             if claims is not None:
-                _prefetch_in_json(session, connection, fingerprints, keys=by_fingerprint)
+                absent = groups - _open_groups(session).keys() if reopen_since else set()
+                _read_ahead(session, connection, (fingerprints, by_fingerprint), absent,
+                            reopen_since)  # fmt: skip
                 return claims
     claims = claim_many(session, deliveries, now=now)
     prefetch(session, groups=groups, fingerprints=fingerprints)
@@ -217,16 +246,41 @@ def _claim_and_lock_statement(groups: str) -> str:
     )
 
 
-def _prefetch_in_json(session: Session, connection: Any, fingerprints: set[tuple[str, str]], *,
-                      keys: _Keyed) -> None:  # fmt: skip
-    """Load the stored rows of the alerts with these fingerprints."""
-    seen = _new_alerts(session)
+def _read_ahead(
+    session: Session, connection: Any,
+    alerts: tuple[set[tuple[str, str]], _Keyed], absent: set[tuple[str, str]],
+    reopen_since: datetime | None,
+) -> None:  # fmt: skip
+    """Load the alerts' stored rows by fingerprint and, for the groups without an open
+    incident, their incidents auto-resolved since `reopen_since` (locked)."""
+    fingerprints, by_fingerprint = alerts
+    parts: list[str] = []
+    params: list[Any] = []
+    by_group = _keyed(absent, "group_key")
+    if absent and by_group is not None and reopen_since is not None:
+        parts.append(f"WITH r AS (SELECT * FROM incidents WHERE status = 'resolved' AND "
+                     f"resolved_by = %s AND resolved_at >= %s AND ({by_group[0]}) "
+                     "ORDER BY source, group_key, id FOR UPDATE) "
+                     "SELECT NULL, row_to_json(r)::text FROM r")  # fmt: skip
+        params.extend((AUTO_ACTOR, reopen_since, *by_group[1]))
     if fingerprints:
-        statement = f"SELECT row_to_json(a)::text FROM alerts AS a WHERE {keys[0]}"
-        for (text,) in connection.exec_driver_sql(statement, keys[1]):
-            record = json_rows.attach(session, AlertRecord, text)
+        parts.append(
+            f"SELECT row_to_json(a)::text, NULL FROM alerts AS a WHERE {by_fingerprint[0]}"
+        )
+        params.extend(by_fingerprint[1])
+    seen = _new_alerts(session)
+    reopenable: dict[tuple[str, str], list[Incident]] = {group: [] for group in absent}
+    rows = connection.exec_driver_sql(" UNION ALL ".join(parts), tuple(params)) if parts else []
+    for alert, incident in rows:
+        if alert is not None:
+            record = json_rows.attach(session, AlertRecord, alert)
             seen.setdefault((record.source, record.fingerprint), []).append(record)
+        else:
+            loaded = json_rows.attach(session, Incident, incident)
+            reopenable[(loaded.source, loaded.group_key or "")].append(loaded)
     _per_transaction(session, _PREFETCHED).update(dict.fromkeys(fingerprints, True))
+    _per_transaction(session, _ABSENT).update(dict.fromkeys(absent, True))
+    _per_transaction(session, _REOPENABLE).update(reopenable)
 
 
 def _keyed(pairs: set[tuple[str, str]], column: str) -> _Keyed | None:
