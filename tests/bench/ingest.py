@@ -94,14 +94,17 @@ def _latency(report: str, percentile: str) -> float:
 def process(
     command: list[str], *, env: dict[str, str], health: str, log: Path
 ) -> Iterator[tuple[str, int]]:
-    """Start a server process on a free port; yield its base URL and pid; stop it."""
+    """Start a server process on a free port; yield its base URL and pid once every worker
+    listens; stop it."""
     port = free_port()
     full = [part.replace("{port}", str(port)) for part in command]
+    workers = int(full[full.index("--workers") + 1]) if "--workers" in full else 1
     with log.open("w") as sink:
         child = subprocess.Popen(full, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
         try:
             _wait(base + health, child, log)
+            _wait_for_listeners(port, workers, child, log)
             yield base, child.pid
         finally:
             child.terminate()
@@ -124,6 +127,37 @@ def _wait(url: str, child: subprocess.Popen[bytes], log: Path) -> None:
             pass
         subprocess.run(["sleep", "0.1"], check=True)
     raise RuntimeError(f"server did not start:\n{log.read_text()[-3000:]}")
+
+
+def _wait_for_listeners(port: int, workers: int, child: subprocess.Popen[bytes], log: Path) -> None:
+    """Wait until each worker listens on the port (Linux: each has a socket of its own).
+
+    Why: the health check passes once one worker serves. Keep-alive connections opened
+    while the other was still importing all went to the first and stayed there: the storm
+    ran on one worker, and its first second queued behind that worker (p99 300 ms).
+    """
+    if workers < 2 or not Path("/proc/net/tcp").exists():
+        return
+    listening = 0
+    for _ in range(600):
+        listening = _listening(port)
+        if listening >= workers:
+            return
+        if child.poll() is not None:
+            raise RuntimeError(f"server exited:\n{log.read_text()[-3000:]}")
+        subprocess.run(["sleep", "0.1"], check=True)
+    raise RuntimeError(f"only {listening} of {workers} workers listen:\n{log.read_text()[-3000:]}")
+
+
+def _listening(port: int) -> int:
+    """Count the sockets in LISTEN state (``0A``) on `port`, from the kernel's tables."""
+    wanted = f":{port:04X}"
+    count = 0
+    for table in (Path("/proc/net/tcp"), Path("/proc/net/tcp6")):
+        for line in table.read_text().splitlines()[1:] if table.exists() else []:
+            fields = line.split()
+            count += fields[1].endswith(wanted) and fields[3] == "0A"
+    return count
 
 
 def measure(database_url: str, workers: int, *, tmp: Path, duration: int, rounds: int,
