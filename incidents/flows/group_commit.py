@@ -18,8 +18,8 @@ batch (one cross-thread call) instead of once per delivery.
 
 The writer thread exists only while there is work: it stops after a short idle time and
 the next delivery starts it again, so an app that is never shut down leaks no thread. While
-it runs on PostgreSQL it keeps one connection for its batches (``_Held``), closed when it
-stops.
+it runs on PostgreSQL it keeps one connection for its batches (``_Held``), given back to
+the pool when it stops.
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ class GroupCommitter:
                 finally:
                     _wake(jobs)
         finally:
-            held.drop()
+            held.release()
 
     def _take(self) -> list[_Job] | None:
         """Wait for one job, then take whatever else is already waiting; None when idle."""
@@ -275,15 +275,18 @@ class _Held:
     pool's liveness ping) and the pool's bookkeeping, one statement in ten of a batch.
     SQLite has no ping to save (and its in-memory database lives in its one connection),
     so there each batch checks out as before. A batch that fails drops the connection, so a
-    broken one never serves the next; so does the thread when it stops, closing it for good
-    (its engine may have been disposed meanwhile, and a connection given back to a
-    disposed pool is never closed).
+    broken one never serves the next. When the thread stops it gives the connection back to
+    the pool, warm, for the next writer: closed instead, every delivery after a second of
+    quiet (ordinary traffic, not a storm) paid a new connection and a new server process
+    with empty caches, 16-19 ms instead of 9. If the engine was disposed meanwhile the
+    connection is closed for good (a disposed pool would never close it).
     """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.keep = engine.dialect.name == "postgresql"
         self.connection: Connection | None = None
+        self._pool: object = None  # the pool the connection came from
 
     def get(self) -> Engine | Connection:
         """Return what the next batch's session binds to."""
@@ -291,7 +294,21 @@ class _Held:
             return self.engine
         if self.connection is None or self.connection.closed or self.connection.invalidated:
             self.connection = self.engine.connect()
+            self._pool = self.engine.pool
         return self.connection
+
+    def release(self) -> None:
+        """Give the connection back to its pool, or close it if that pool is gone."""
+        if self.connection is None:
+            return
+        if self.engine.pool is not self._pool:  # disposed since: nobody would close it
+            self.drop()
+            return
+        connection, self.connection = self.connection, None
+        try:
+            connection.close()  # back to the pool, its server process warm
+        except Exception:  # noqa: BLE001 (a broken connection cannot go back; it is gone)
+            log.debug("returning the writer's connection failed", exc_info=True)
 
     def drop(self) -> None:
         """Close the held connection for good."""

@@ -251,6 +251,37 @@ def test_the_writer_thread_stops_when_idle_and_starts_again(engine, settings, cl
     assert stored(engine)[0] == ["fp-0", "fp-1"]
 
 
+class BackendNotifier(NullNotifier):
+    """Notes which PostgreSQL server process ran each batch that opened an incident."""
+
+    def __init__(self) -> None:
+        self.backends: list[int] = []
+
+    def incident_opened(self, session: Session, incident: Incident, *, now: datetime,
+                        declared: bool) -> None:  # fmt: skip
+        pid = session.connection().exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        self.backends.append(int(pid))
+
+
+def test_after_a_quiet_second_the_writer_takes_up_its_warm_connection(
+    engine, settings, clock, monkeypatch
+):
+    """Ordinary traffic has gaps longer than the writer's idle time: its connection goes
+    back to the pool, not away (a new one cost each delivery 16-19 ms instead of 9)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no server process to keep")
+    monkeypatch.setattr(group_commit, "IDLE_SECONDS", 0.05)
+    committer = GroupCommitter(engine, settings=settings, clock=clock)
+    notifier = BackendNotifier()
+    for n in range(3):
+        assert committer.submit(delivery(n, group=f"g{n}"), notifier).result(timeout=WAIT)
+        for thread in threading.enumerate():
+            if thread.name == "group-commit":
+                thread.join(timeout=WAIT)  # the writer stopped: idle
+    assert len(notifier.backends) == 3
+    assert len(set(notifier.backends)) == 1, "one server process served all three"
+
+
 def scenario() -> list[Delivery]:
     """Repeats, resolutions, a flapping group that reopens, a re-fired alert, a sender's
     acknowledgement and a group with no incident — each group's deliveries in order."""
