@@ -16,6 +16,7 @@ Adapters import only ``domain``, ``errors`` and ``config``.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,6 +29,13 @@ Headers = Mapping[str, str]
 Verify = Callable[[Headers, bytes, Settings, datetime], None]
 Parse = Callable[[Any, datetime, Mapping[str, str]], list[Alert]]
 DeliveryKey = Callable[[Headers, bytes], str]
+
+
+def printable_key(name: object) -> str:
+    """A sender's key as it may appear in an error's field path: control characters
+    escaped, so the message stays one line (a log line, a JSON detail) whatever it holds."""
+    text = str(name)
+    return text if text.isprintable() else json.dumps(text, ensure_ascii=False)[1:-1]
 
 
 def body_digest(_headers: Headers, body: bytes) -> str:

@@ -33,7 +33,7 @@ from incidents.domain.alert import SLICE_LABEL_PREFIX, Alert, AlertStatus
 from incidents.domain.refs import slice_key
 from incidents.domain.severity import Severity, parse_severity
 from incidents.errors import InvalidInput
-from incidents.ingest import Adapter, Headers
+from incidents.ingest import Adapter, Headers, printable_key
 from incidents.ingest.auth import require_token
 
 SOURCE = "evidently"
@@ -224,7 +224,7 @@ def _suite_share_test(parameters: Mapping[str, Any], where: str, findings: Findi
     """Read the legacy "Share of Drifted Columns" test: per-feature results and its limit."""
     features = _mapping(parameters.get("features"), f"{where}.features")
     for name, result in features.items():
-        result_where = f"{where}.features.{name}"
+        result_where = f"{where}.features.{printable_key(name)}"
         _add_column(findings, str(name), _mapping(result, result_where), result_where, _SUITE_KEYS)
     condition = _get(parameters.get("condition"), SHARE_CONDITIONS)
     limit = _number(condition, f"{where}.condition")
@@ -279,7 +279,7 @@ def _legacy_table(item: Mapping[str, Any], where: str, findings: Findings) -> No
     columns_where = f"{where}.result.drift_by_columns"
     columns = _mapping(_get(item.get("result"), "drift_by_columns"), columns_where)
     for name, result in columns.items():
-        column_where = f"{columns_where}.{name}"
+        column_where = f"{columns_where}.{printable_key(name)}"
         _add_column(findings, str(name), _mapping(result, column_where), column_where, _TABLE_KEYS)
 
 

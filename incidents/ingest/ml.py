@@ -23,7 +23,7 @@ from incidents.domain.alert import SLICE_LABEL_PREFIX, Alert, AlertStatus, Link,
 from incidents.domain.refs import slice_key
 from incidents.domain.severity import Severity, parse_severity
 from incidents.errors import InvalidInput
-from incidents.ingest import Adapter, Headers
+from incidents.ingest import Adapter, Headers, printable_key
 from incidents.ingest.auth import require_token
 
 SOURCE = "ml"
@@ -274,7 +274,7 @@ def _slice(value: Any, field: str) -> dict[str, str]:
         if not isinstance(dim, str) or not dim.strip():
             raise InvalidInput(f"{field}: dimension names must be non-empty", fields=[field])
         if not isinstance(item, str) or not item.strip():
-            name = f"{field}.{dim}"
+            name = f"{field}.{printable_key(dim.strip())}"
             raise InvalidInput(f"{name}: expected a non-empty string", fields=[name])
         result[dim.strip()] = item.strip()
     return result

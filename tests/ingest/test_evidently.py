@@ -296,6 +296,15 @@ def test_wrong_shapes_name_the_field(payload, field):
     assert caught.value.fields == [field]
 
 
+def test_a_column_name_with_a_line_break_is_escaped_in_the_error():
+    """A column name is the sender's text: the error naming it stays one line."""
+    payload = with_change(LEGACY_REPORT, ("metrics", 1, "result", "drift_by_columns", "a\nb"), 1)
+    with pytest.raises(InvalidInput) as caught:
+        ADAPTER.parse(payload, NOW, PARAMS)
+    assert caught.value.fields == ["metrics[1].result.drift_by_columns.a\\nb"]
+    assert "\n" not in caught.value.message
+
+
 def test_neither_shape_names_the_accepted_shapes():
     with pytest.raises(InvalidInput) as caught:
         ADAPTER.parse({"hello": "world"}, NOW, PARAMS)

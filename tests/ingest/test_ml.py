@@ -256,6 +256,7 @@ def test_links_may_be_plain_urls():
         (drift(slice={"language": 1}), "slice.language"),
         (drift(slice={"language": ""}), "slice.language"),
         (drift(slice={"": "de"}), "slice"),
+        (drift(slice={"lang\nuage ": None}), "slice.lang\\nuage"),  # one line, escaped
         (drift(window_start="yesterday"), "window_start"),
         (drift(window_end="2026-11-25T15:00:00"), "window_end"),
         (drift(window_end=1764079200), "window_end"),
