@@ -54,8 +54,12 @@ class NoDelayConfig(uvicorn.Config):
 
     def __init__(self, *args: Any, pin_cpu: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # Handed to each worker process as it is spawned: the count of CPUs given out.
-        self.cpu_slots = multiprocessing.get_context("spawn").Value("i", 0) if pin_cpu else None
+        # Handed to each worker process as it is spawned: the count of CPUs given out. One
+        # process needs no count (and no semaphore: stopped by SIGTERM, which uvicorn
+        # re-raises, it left one behind and the resource tracker warned about it).
+        several = pin_cpu and self.workers > 1
+        self.cpu_slots = multiprocessing.get_context("spawn").Value("i", 0) if several else None
+        self.pin_alone = pin_cpu and not several
 
     def load(self) -> None:
         """Pin this serving process (before it starts any thread), then load the app."""
@@ -64,6 +68,8 @@ class NoDelayConfig(uvicorn.Config):
                 index = self.cpu_slots.value
                 self.cpu_slots.value += 1
             pin_to_one_cpu(index)
+        elif self.pin_alone:
+            pin_to_one_cpu(0)
         super().load()
 
     def bind_socket(self) -> socket.socket:

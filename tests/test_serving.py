@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.client
 import multiprocessing
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -94,9 +95,30 @@ def test_each_serving_process_is_pinned_to_a_cpu_of_its_own():
 
 def test_pinning_can_be_turned_off():
     config = NoDelayConfig(APP, factory=True, host="127.0.0.1", port=0, pin_cpu=False)
-    assert config.cpu_slots is None
+    assert config.cpu_slots is None and not config.pin_alone
     pinned = NoDelayConfig(APP, factory=True, host="127.0.0.1", port=0, workers=2, pin_cpu=True)
     assert pinned.cpu_slots is not None and pinned.cpu_slots.value == 0
+    alone = NoDelayConfig(APP, factory=True, host="127.0.0.1", port=0, workers=1, pin_cpu=True)
+    assert alone.cpu_slots is None and alone.pin_alone, "one process: pinned, no shared count"
+
+
+def test_one_process_stopped_by_sigterm_leaves_nothing_to_clean_up(tmp_path):
+    """A service manager stops the server with SIGTERM: no warning about leaked semaphores."""
+    port = free_port()
+    code = (f"from incidents import serving; serving.run(host='127.0.0.1', port={port},"
+            " workers=1, log_level='warning', app='tests.test_serving:pid_app', factory=False,"
+            " pin_cpu=True)")  # fmt: skip
+    log = tmp_path / "serve.log"
+    with log.open("w") as sink:
+        server = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=sink,
+                                  stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/pid", server, log)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=20)
+    time.sleep(0.5)  # a resource tracker, had one been started, reports after its parent
+    assert "leaked" not in log.read_text(), log.read_text()
 
 
 def _ask_pid(connection: http.client.HTTPConnection) -> str:
