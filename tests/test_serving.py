@@ -13,6 +13,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -104,21 +106,32 @@ def test_pinning_can_be_turned_off():
 
 def test_one_process_stopped_by_sigterm_leaves_nothing_to_clean_up(tmp_path):
     """A service manager stops the server with SIGTERM: no warning about leaked semaphores."""
+    with serving_pid_app(tmp_path, workers=1, pin_cpu=True, stop=signal.SIGTERM) as (_, log):
+        pass
+    time.sleep(0.5)  # a resource tracker, had one been started, reports after its parent
+    assert "leaked" not in log.read_text(), log.read_text()
+
+
+@contextmanager
+def serving_pid_app(
+    tmp_path: Path, *, workers: int, pin_cpu: bool, stop: signal.Signals = signal.SIGTERM
+) -> Iterator[tuple[int, Path]]:
+    """Serve ``pid_app`` through ``serving.run`` in a process of its own; yield its port and
+    log once it answers; stop it with `stop`."""
     port = free_port()
     code = (f"from incidents import serving; serving.run(host='127.0.0.1', port={port},"
-            " workers=1, log_level='warning', app='tests.test_serving:pid_app', factory=False,"
-            " pin_cpu=True)")  # fmt: skip
+            f" workers={workers}, log_level='warning', app='tests.test_serving:pid_app',"
+            f" factory=False, pin_cpu={pin_cpu})")  # fmt: skip
     log = tmp_path / "serve.log"
     with log.open("w") as sink:
         server = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=sink,
                                   stderr=subprocess.STDOUT)  # fmt: skip
     try:
         wait_for_http(f"http://127.0.0.1:{port}/pid", server, log)
+        yield port, log
     finally:
-        server.send_signal(signal.SIGTERM)
+        server.send_signal(stop)
         server.wait(timeout=20)
-    time.sleep(0.5)  # a resource tracker, had one been started, reports after its parent
-    assert "leaked" not in log.read_text(), log.read_text()
 
 
 def _ask_pid(connection: http.client.HTTPConnection) -> str:
@@ -138,16 +151,7 @@ def _fresh_pids(port: int, count: int) -> set[str]:
 
 @pytest.mark.skipif(not _SPREADS, reason="SO_REUSEPORT spreads connections on Linux only")
 def test_connections_opened_at_once_are_shared_out_among_the_workers(tmp_path):
-    port = free_port()
-    code = (f"from incidents import serving; serving.run(host='127.0.0.1', port={port},"
-            " workers=2, log_level='warning', app='tests.test_serving:pid_app', factory=False,"
-            " pin_cpu=False)")  # fmt: skip
-    log = tmp_path / "serve.log"
-    with log.open("w") as sink:
-        server = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=sink,
-                                  stderr=subprocess.STDOUT)  # fmt: skip
-    try:
-        wait_for_http(f"http://127.0.0.1:{port}/pid", server, log)
+    with serving_pid_app(tmp_path, workers=2, pin_cpu=False) as (port, log):
         deadline = time.monotonic() + 30
         while len(_fresh_pids(port, 20)) < 2:  # until the second worker listens too
             assert time.monotonic() < deadline, log.read_text()
@@ -158,7 +162,4 @@ def test_connections_opened_at_once_are_shared_out_among_the_workers(tmp_path):
         served = Counter(_ask_pid(connection) for connection in connections)
         for connection in connections:
             connection.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
     assert len(served) == 2 and min(served.values()) >= 8, served  # 1 in 100,000 by chance

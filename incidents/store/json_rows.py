@@ -6,7 +6,9 @@ building, type processing and (in psycopg's pipelined ``executemany``) its own e
 in the server: under a storm on two cores that was half of each worker's writer time and
 most of PostgreSQL's. Here orjson encodes the rows in one C call (datetimes included,
 as RFC 3339) and ``json_to_recordset`` turns them back into typed columns inside the
-server, so a batch costs one statement per table whatever its size.
+server, so a batch costs one statement per table whatever its size. The other way,
+``attach`` makes a row read as ``row_to_json`` a persistent instance without the ORM's
+loading machinery (a batch's start, store/intake.start_batch).
 
 Each write keeps what the columns' own types promise:
 
