@@ -62,8 +62,8 @@ class Settings(BaseSettings):
     max_alerts_per_delivery: int = Field(default=1000, ge=1)
     max_labels_per_alert: int = Field(default=100, ge=1)
     group_commit_max: int = Field(default=64, ge=1, le=10_000)
-    # Milliseconds the writer waits for fuller batches under load; None: 1 on PostgreSQL,
-    # 0 on SQLite (flows/group_commit.py says why).
+    # Most milliseconds the writer waits for fuller batches under load; None: 5 on
+    # PostgreSQL, 0 on SQLite (flows/group_commit.py says why and until when).
     group_commit_wait_ms: float | None = Field(default=None, ge=0, le=50)
     templates_dir: Path = Field(default_factory=lambda: bundled_dir("templates"))
     runbooks_dir: Path = Field(default_factory=lambda: bundled_dir("runbooks"))

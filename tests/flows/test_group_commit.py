@@ -114,9 +114,33 @@ def test_under_load_the_writer_waits_for_more_deliveries(engine, settings, clock
     assert committer.batches == 3, "the later delivery joined the earlier one's batch"
 
 
+def test_the_writer_waits_only_until_as_many_queue_as_its_last_batch_held(engine, settings, clock):
+    committer = GroupCommitter(engine, settings=settings, clock=clock)
+    notifier = GateNotifier()
+    held_batch(committer, notifier, [delivery(n) for n in range(3)])  # 1, then 2: load
+    committer.wait = 3600.0  # were it to wait the whole time, the answers below never come
+    early = committer.submit(delivery(10), notifier)
+    time.sleep(0.005)
+    late = committer.submit(delivery(11), notifier)
+    assert early.result(timeout=WAIT).alerts == late.result(timeout=WAIT).alerts == 1
+    assert committer.batches == 3, "two queued, as many as the last batch held: one batch"
+
+
+def test_after_quiet_a_lone_delivery_waits_for_nobody(engine, settings, clock, monkeypatch):
+    monkeypatch.setattr(group_commit, "IDLE_SECONDS", 0.05)
+    committer = GroupCommitter(engine, settings=settings, clock=clock)
+    notifier = GateNotifier()
+    held_batch(committer, notifier, [delivery(n) for n in range(3)])  # 1, then 2: load
+    deadline = time.monotonic() + WAIT
+    while committer._thread is not None and time.monotonic() < deadline:  # the writer stops
+        time.sleep(0.01)
+    committer.wait = 3600.0
+    assert committer.submit(delivery(10), notifier).result(timeout=WAIT).alerts == 1
+
+
 def test_only_postgresql_waits_unless_told(engine, settings, clock):
     committer = GroupCommitter(engine, settings=settings, clock=clock)
-    assert committer.wait == (0.001 if engine.dialect.name == "postgresql" else 0.0)
+    assert committer.wait == (0.005 if engine.dialect.name == "postgresql" else 0.0)
     told = settings.model_copy(update={"group_commit_wait_ms": 0})
     assert GroupCommitter(engine, settings=told, clock=clock).wait == 0.0
 
