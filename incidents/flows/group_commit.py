@@ -9,9 +9,10 @@ is durable, so a crash loses only unanswered deliveries, which the sender retrie
 
 A batch runs without savepoints (they cost a round trip each). When it loses a race to
 another process (that process opened one of its groups first, or a deadlock on
-PostgreSQL), it is rolled back and run once more, whole. When anything else fails (a
-sender's bad luck), or the second run fails too, each delivery is redone alone in its own
-guarded transaction, so one bad delivery never costs the others their answer.
+PostgreSQL), it is rolled back and run again, whole (up to ``RACE_ATTEMPTS`` runs). When
+anything else fails (a sender's bad luck), or the last run fails too, each delivery is
+redone alone in its own guarded transaction, so one bad delivery never costs the others
+their answer.
 
 A request on the event loop waits with ``apply``: the writer wakes each event loop once per
 batch (one cross-thread call) instead of once per delivery.
@@ -175,14 +176,15 @@ class GroupCommitter:
         # One order for the group locks every batch takes, so two processes' batches on
         # PostgreSQL queue behind each other instead of deadlocking.
         ordered = sorted(jobs, key=lambda job: job.delivery.first_group())
-        for attempt in range(2):
+        for attempt in range(RACE_ATTEMPTS):
             try:
                 results = self._in_one_transaction(ordered, held.get())
             except Exception as exc:  # noqa: BLE001 (any failure: fall back, each delivery alone)
-                if attempt == 0 and lost_a_race(exc):
+                if attempt < RACE_ATTEMPTS - 1 and lost_a_race(exc):
                     log.debug("batch of %d lost a race; applying it again", len(jobs))
                     continue
-                log.debug("batch of %d failed; applying its deliveries one by one", len(jobs))
+                log.debug("batch of %d failed; applying its deliveries one by one", len(jobs),
+                          exc_info=True)  # fmt: skip
                 held.drop()  # a broken connection must not serve the next batch
                 for job in ordered:
                     self._alone(job)
@@ -261,6 +263,12 @@ class GroupCommitter:
 # unique_violation (another process opened the same group first), serialization_failure,
 # deadlock_detected.
 RACES = frozenset({"23505", "40001", "40P01"})
+# Runs of a batch that keeps losing races. Why more than two: new incidents are written at
+# the batch's end, so at a storm's onset both processes' batches open the same new groups
+# side by side; a second run can meet the other process's next batch and lose again
+# (seen: the one-by-one redo then held 13 senders 200 ms). Each loss means the other
+# transaction committed, so the runs make progress.
+RACE_ATTEMPTS = 4
 
 
 def lost_a_race(error: BaseException) -> bool:

@@ -22,7 +22,6 @@ from incidents.domain.timeline import TimelineKind
 from incidents.flows.incidents import changes_as_data, timestamps_of
 from incidents.flows.settle import acknowledge_from_source, note, raise_severity, settle, worst
 from incidents.runbooks import URL_MAX, labels_of_incident, link_for
-from incidents.store import incidents as store
 from incidents.store import intake as intake_store
 from incidents.store.models import AlertRecord, Incident
 from incidents.store.rows import new_row
@@ -96,7 +95,7 @@ def _open(
         updated_at=now,
     )
     incident.runbook = _runbook(incident, firing, settings=settings)
-    store.add_incident(session, incident)
+    intake_store.open_incident(session, incident)
     intake_store.remember_open(session, incident)
     text = f"{incident_key(_id(incident))} opened by {earliest.source}: {incident.title}"
     note(

@@ -46,6 +46,8 @@ _KEY = "incidents.bulk"
 _INSERT_TIMELINE = insert(TimelineEntry)
 _ALERT_COLUMNS = tuple(c.key for c in AlertRecord.__table__.columns if c.key != "id")  # type: ignore[attr-defined]
 _INSERT_ALERTS = insert(AlertRecord)
+_INCIDENT_COLUMNS = tuple(c.key for c in Incident.__table__.columns)  # type: ignore[attr-defined]
+_INSERT_INCIDENTS = insert(Incident)
 _TOUCH_INCIDENTS = (
     update(Incident)
     .where(col(Incident.id) == bindparam("incident"))
@@ -69,9 +71,11 @@ class _Pending:
     alerts: list[AlertRecord] = field(default_factory=list)
     touched: dict[int, datetime] = field(default_factory=dict)  # incident id → updated_at
     answers: list[dict[str, Any]] = field(default_factory=list)  # deliveries' id, result
+    incidents: list[Incident] = field(default_factory=list)  # new, with reserved ids
 
     def clear(self) -> None:
         """Forget everything pending."""
+        self.incidents.clear()
         self.timeline.clear()
         self.alerts.clear()
         self.touched.clear()
@@ -98,6 +102,18 @@ def queue_alert(session: Session, record: AlertRecord) -> bool:
     if pending is None:
         return False
     pending.alerts.append(record)
+    return True
+
+
+def queue_incident(session: Session, incident: Incident, key: int) -> bool:
+    """Add a new incident with the id `key`, written with the pending rows if the session
+    bulks; False means insert it yourself."""
+    pending: _Pending | None = session.info.get(_KEY)
+    if pending is None:
+        return False
+    incident.id = key
+    session.add(incident)
+    pending.incidents.append(incident)
     return True
 
 
@@ -141,13 +157,19 @@ def _write(session: Session, *, attach: bool) -> None:
     """Write the pending rows: on PostgreSQL in one statement, else one per kind."""
     pending: _Pending | None = session.info.get(_KEY)
     if pending is None or not (pending.alerts or pending.timeline or pending.touched
-                               or pending.answers):  # fmt: skip
+                               or pending.answers or pending.incidents):  # fmt: skip
         return
     connection = session.connection()
     writes = json_rows.Writes(connection)
     alerts, timeline, answers = list(pending.alerts), list(pending.timeline), list(pending.answers)
-    moved = sorted(pending.touched.items())  # id order: one lock order
+    opened = [incident for incident in pending.incidents if incident in session.new]
+    moved = sorted((key, at) for key, at in pending.touched.items()
+                   if not any(incident.id == key for incident in opened))  # fmt: skip
     pending.clear()
+    if opened:
+        _write_incidents(session, writes, opened)
+        if attach and alerts:
+            writes.run()  # the alerts' insert below returns ids: it runs on its own, after
     if alerts:
         _write_alerts(session, writes, alerts, attach=attach)
     if timeline and not writes.insert(TimelineEntry, timeline):
@@ -200,8 +222,29 @@ def _write_alerts(
         session.add(record)
 
 
+def _write_incidents(session: Session, writes: json_rows.Writes, opened: list[Incident]) -> None:
+    """Insert new incidents (ids included) ahead of the rows that name them, and make each
+    a persistent row, as if the unit of work had inserted it.
+
+    Their foreign keys are checked at the end of the statement, which holds the incidents'
+    insert too.
+    """
+    rows = [_row(incident, _INCIDENT_COLUMNS) for incident in opened]
+    if not writes.insert(Incident, rows, keyed=True):
+        session.connection().execute(_INSERT_INCIDENTS, rows)
+    for incident in opened:
+        session.expunge(incident)
+        make_transient_to_detached(incident)  # its values are now what the database holds
+        session.add(incident)
+
+
 def _values(record: AlertRecord) -> dict[str, Any]:
     """Return a pending alert's column values from its instance dictionary (a transient row
     holds every value there; reading them through the attributes cost a tenth of a write)."""
-    held = record.__dict__
-    return {name: held[name] if name in held else getattr(record, name) for name in _ALERT_COLUMNS}
+    return _row(record, _ALERT_COLUMNS)
+
+
+def _row(instance: Incident | AlertRecord, columns: tuple[str, ...]) -> dict[str, Any]:
+    """Return an unwritten row's column values, from its instance dictionary where it can."""
+    held = instance.__dict__
+    return {name: held[name] if name in held else getattr(instance, name) for name in columns}

@@ -95,12 +95,16 @@ class Writes:
         self._parts: list[str] = []
         self._params: list[Any] = []
 
-    def insert(self, model: type[SQLModel], rows: Sequence[dict[str, Any]]) -> bool:
-        """Add an insert of `rows` (every column but the key); False: write them yourself."""
+    def insert(
+        self, model: type[SQLModel], rows: Sequence[dict[str, Any]], *, keyed: bool = False
+    ) -> bool:
+        """Add an insert of `rows` (every column, the key only if `keyed`); False: write them
+        yourself."""
         if not self.usable:
             return False
         table = _table(model)
-        statement, datetimes = _insert_statement(table, _unkeyed(table))
+        names = tuple(column.key for column in table.columns) if keyed else _unkeyed(table)
+        statement, datetimes = _insert_statement(table, names)
         return self._add(statement, rows, datetimes)
 
     def update(
