@@ -157,9 +157,9 @@ class GroupCommitter:
         CPU per delivery on PostgreSQL by 10-15% (``tests/bench/ingest.py``'s load). A
         batch still grows when more arrive, and a lone delivery after quiet never waits.
         """
-        wanted = min(self._last_size, self.max_batch) - 1  # the first is taken already
         if not self.wait or self._last_size < 2:
             return
+        wanted = min(self._last_size, self.max_batch) - 1  # the first is taken already
         with self._lock:
             if self._queue.qsize() >= wanted:
                 return

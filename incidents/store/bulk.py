@@ -163,8 +163,8 @@ def _write(session: Session, *, attach: bool) -> None:
     writes = json_rows.Writes(connection)
     alerts, timeline, answers = list(pending.alerts), list(pending.timeline), list(pending.answers)
     opened = [incident for incident in pending.incidents if incident in session.new]
-    moved = sorted((key, at) for key, at in pending.touched.items()
-                   if not any(incident.id == key for incident in opened))  # fmt: skip
+    inserted = {incident.id for incident in opened}  # their insert carries updated_at
+    moved = sorted((key, at) for key, at in pending.touched.items() if key not in inserted)
     pending.clear()
     if opened:
         _write_incidents(session, writes, opened)
@@ -209,7 +209,7 @@ def _write_alerts(
     session: Session, writes: json_rows.Writes, alerts: list[AlertRecord], *, attach: bool
 ) -> None:
     """Insert alert rows; when attaching, give each its id and make it a tracked row."""
-    rows = [_values(record) for record in alerts]
+    rows = [_row(record, _ALERT_COLUMNS) for record in alerts]
     connection = session.connection()
     if not attach:
         if not writes.insert(AlertRecord, rows):
@@ -238,13 +238,8 @@ def _write_incidents(session: Session, writes: json_rows.Writes, opened: list[In
         session.add(incident)
 
 
-def _values(record: AlertRecord) -> dict[str, Any]:
-    """Return a pending alert's column values from its instance dictionary (a transient row
-    holds every value there; reading them through the attributes cost a tenth of a write)."""
-    return _row(record, _ALERT_COLUMNS)
-
-
 def _row(instance: Incident | AlertRecord, columns: tuple[str, ...]) -> dict[str, Any]:
-    """Return an unwritten row's column values, from its instance dictionary where it can."""
+    """Return an unwritten row's column values from its instance dictionary (a transient row
+    holds every value there; reading them through the attributes cost a tenth of a write)."""
     held = instance.__dict__
     return {name: held[name] if name in held else getattr(instance, name) for name in columns}

@@ -304,8 +304,9 @@ def open_incident(session: Session, incident: Incident) -> None:
     """Add a new incident with an id: one the batch's start reserved, written with the
     batch's other rows (``bulk``), else from an insert now."""
     reserved = _per_transaction(session, _RESERVED)
-    if reserved and bulk.queue_incident(session, incident, next(iter(reserved))):
-        reserved.pop(incident.id)
+    key = next(iter(reserved), None)
+    if key is not None and bulk.queue_incident(session, incident, key):
+        del reserved[key]
         return
     add_incident(session, incident)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future, wait
 from datetime import datetime
 from typing import Any
@@ -146,29 +147,43 @@ def test_only_postgresql_waits_unless_told(engine, settings, clock):
     assert GroupCommitter(engine, settings=told, clock=clock).wait == 0.0
 
 
-def test_a_batch_that_loses_a_race_for_a_group_runs_again_whole(engine, settings, clock):
+@pytest.fixture
+def rivals(engine, settings, clock) -> Iterator[tuple[GroupCommitter, GroupCommitter]]:
+    """Two serving processes' committers on PostgreSQL: (this one, the other one)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite lets one transaction write at a time: no two open a group at once")
+    other = build_engine(settings.database_url)
+    try:
+        yield (GroupCommitter(engine, settings=settings, clock=clock),
+               GroupCommitter(other, settings=settings, clock=clock))  # fmt: skip
+    finally:
+        other.dispose()
+
+
+def held_first(committer: GroupCommitter) -> tuple[Future[IntakeResult], GateNotifier]:
+    """Submit a delivery of group a and wait until the writer holds it in its transaction:
+    what is submitted next queues for the batch after it."""
+    gate = GateNotifier()
+    first = committer.submit(delivery(1, group="a"), gate)
+    assert gate.entered.wait(WAIT)
+    return first, gate
+
+
+def test_a_batch_that_loses_a_race_for_a_group_runs_again_whole(engine, rivals):
     """Two processes' writers open the same group at once: the batch that commits second
     is run again as one transaction, not redone one delivery at a time, and the other
     process never waited for it."""
-    if engine.dialect.name != "postgresql":
-        pytest.skip("SQLite lets one transaction write at a time: no two open a group at once")
-    other = build_engine(settings.database_url)  # a second serving process
-    try:
-        loser = GroupCommitter(engine, settings=settings, clock=clock)
-        winner = GroupCommitter(other, settings=settings, clock=clock)
-        first_gate, holding = GateNotifier(), GateNotifier()
-        first = loser.submit(delivery(1, group="a"), first_gate)
-        assert first_gate.entered.wait(WAIT)
-        racing = [loser.submit(delivery(2, group="g"), holding),
-                  *(loser.submit(delivery(n, group=group), NullNotifier())
-                    for n, group in ((3, "h"), (4, "g")))]  # fmt: skip
-        first_gate.gate.set()  # the loser's next batch opens g and h, then waits in g's news
-        assert holding.entered.wait(WAIT)
-        won = winner.submit(delivery(0, group="g"), NullNotifier()).result(timeout=WAIT)
-        holding.gate.set()  # the loser's commit finds g opened by the winner
-        answers = [won, *(future.result(timeout=WAIT) for future in (first, *racing))]
-    finally:
-        other.dispose()
+    loser, winner = rivals
+    first, first_gate = held_first(loser)
+    holding = GateNotifier()
+    racing = [loser.submit(delivery(2, group="g"), holding),
+              *(loser.submit(delivery(n, group=group), NullNotifier())
+                for n, group in ((3, "h"), (4, "g")))]  # fmt: skip
+    first_gate.gate.set()  # the loser's next batch opens g and h, then waits in g's news
+    assert holding.entered.wait(WAIT)
+    won = winner.submit(delivery(0, group="g"), NullNotifier()).result(timeout=WAIT)
+    holding.gate.set()  # the loser's commit finds g opened by the winner
+    answers = [won, *(future.result(timeout=WAIT) for future in (first, *racing))]
     assert [answer.alerts for answer in answers] == [1] * 5
     assert loser.batches == 2, "its first batch, then the racing one once more, whole"
     fingerprints, groups = stored(engine)
@@ -193,30 +208,20 @@ class StepNotifier(NullNotifier):
             assert self.gates[self.opened].wait(WAIT), "the test never opened the gate"
 
 
-def test_a_batch_that_keeps_losing_races_runs_until_it_wins(engine, settings, clock):
+def test_a_batch_that_keeps_losing_races_runs_until_it_wins(engine, rivals):
     """The other process opens the batch's first new group during its first run and its
     second during its second run: the third run, whole, finds both."""
-    if engine.dialect.name != "postgresql":
-        pytest.skip("SQLite lets one transaction write at a time: no two open a group at once")
-    other = build_engine(settings.database_url)  # a second serving process
-    try:
-        loser = GroupCommitter(engine, settings=settings, clock=clock)
-        winner = GroupCommitter(other, settings=settings, clock=clock)
-        first_gate, steps = GateNotifier(), StepNotifier(1, 3)  # g in run one, h in run two
-        first = loser.submit(delivery(1, group="a"), first_gate)
-        assert first_gate.entered.wait(WAIT)
-        racing = [
-            loser.submit(delivery(n, group=group), steps) for n, group in ((2, "g"), (3, "h"))
-        ]
-        first_gate.gate.set()
-        won = []
-        for step, (n, group) in ((1, (0, "g")), (3, (4, "h"))):
-            assert steps.entered[step].wait(WAIT)
-            won.append(winner.submit(delivery(n, group=group), NullNotifier()).result(timeout=WAIT))
-            steps.gates[step].set()
-        answers = [future.result(timeout=WAIT) for future in (first, *racing)]
-    finally:
-        other.dispose()
+    loser, winner = rivals
+    first, first_gate = held_first(loser)
+    steps = StepNotifier(1, 3)  # g in run one, h in run two
+    racing = [loser.submit(delivery(n, group=group), steps) for n, group in ((2, "g"), (3, "h"))]
+    first_gate.gate.set()
+    won = []
+    for step, (n, group) in ((1, (0, "g")), (3, (4, "h"))):
+        assert steps.entered[step].wait(WAIT)
+        won.append(winner.submit(delivery(n, group=group), NullNotifier()).result(timeout=WAIT))
+        steps.gates[step].set()
+    answers = [future.result(timeout=WAIT) for future in (first, *racing)]
     assert [answer.alerts for answer in (*won, *answers)] == [1] * 5
     assert loser.batches == 2, "its first batch, then the racing one, whole, in its third run"
     assert sorted(stored(engine)[1]) == ["a", "g", "h"]
