@@ -47,6 +47,7 @@ from incidents.flows.intake import (
 from incidents.flows.ports import Clock, Notifier
 from incidents.store import bulk
 from incidents.store import intake as intake_store
+from incidents.store.written import WrittenIncidents
 
 log = logging.getLogger(__name__)
 IDLE_SECONDS = 1.0
@@ -178,8 +179,9 @@ class GroupCommitter:
         ordered = sorted(jobs, key=lambda job: job.delivery.first_group())
         for attempt in range(RACE_ATTEMPTS):
             try:
-                results = self._in_one_transaction(ordered, held.get())
+                results = self._in_one_transaction(ordered, held.get(), held.written)
             except Exception as exc:  # noqa: BLE001 (any failure: fall back, each delivery alone)
+                held.written.forget()  # its instances hold what was rolled back
                 if attempt < RACE_ATTEMPTS - 1 and lost_a_race(exc):
                     log.debug("batch of %d lost a race; applying it again", len(jobs))
                     continue
@@ -194,7 +196,7 @@ class GroupCommitter:
             return
 
     def _in_one_transaction(
-        self, jobs: list[_Job], bind: Engine | Connection
+        self, jobs: list[_Job], bind: Engine | Connection, written: WrittenIncidents | None = None
     ) -> list[IntakeResult]:
         """Apply every job unguarded and commit once.
 
@@ -202,7 +204,8 @@ class GroupCommitter:
         fetched first, in a few statements. Without autoflush the batch's inserts and
         updates go to the database together at commit (a few multi-row statements instead
         of three per delivery); the intake's look-ups see the batch's own unflushed alerts
-        and open incidents (store/intake).
+        and open incidents (store/intake). `written` holds the incidents earlier batches
+        committed, and takes this batch's once it has committed (store/written).
         """
         with Session(bind, expire_on_commit=False) as session:
             bulk.enable(session)  # no savepoints here: new rows may wait for one insert
@@ -213,12 +216,14 @@ class GroupCommitter:
                 claims = intake_store.start_batch(
                     session, [(d.source, d.delivery_key, d.memory) for d in deliveries],
                     now=now, groups=groups, fingerprints=fingerprints,
-                    reopen_since=now - self.settings.reopen_window,
+                    reopen_since=now - self.settings.reopen_window, written=written,
                 )  # fmt: skip
                 answers: list[tuple[intake_store.Claim, dict[str, Any]]] = []
                 results = self._apply_claimed(jobs, claims, session, answers)
                 intake_store.record_results(session, answers)
             session.commit()
+            if written is not None:
+                written.keep(session)
         self.batches += 1
         return results
 
@@ -303,7 +308,7 @@ def _wait_seconds(milliseconds: float | None, engine: Engine) -> float:
 
 class _Held:
     """On PostgreSQL, the writer thread's connection, kept from batch to batch while the
-    thread runs.
+    thread runs, and the incidents its batches wrote (``written``, store/written).
 
     Why: checking a connection out of the pool for every batch cost a round trip (the
     pool's liveness ping) and the pool's bookkeeping, one statement in ten of a batch.
@@ -321,6 +326,7 @@ class _Held:
         self.keep = engine.dialect.name == "postgresql"
         self.connection: Connection | None = None
         self._pool: object = None  # the pool the connection came from
+        self.written = WrittenIncidents()
 
     def get(self) -> Engine | Connection:
         """Return what the next batch's session binds to."""
@@ -333,6 +339,7 @@ class _Held:
 
     def release(self) -> None:
         """Give the connection back to its pool, or close it if that pool is gone."""
+        self.written.forget()  # the next writer starts from the rows
         if self.connection is None:
             return
         if self.engine.pool is not self._pool:  # disposed since: nobody would close it
@@ -346,6 +353,7 @@ class _Held:
 
     def drop(self) -> None:
         """Close the held connection for good."""
+        self.written.forget()
         if self.connection is not None:
             connection, self.connection = self.connection, None
             try:

@@ -16,6 +16,7 @@ from incidents.domain.lifecycle import Status
 from incidents.store import bulk, json_rows
 from incidents.store.incidents import add_incident
 from incidents.store.models import AlertRecord, Delivery, Incident
+from incidents.store.written import WrittenIncidents, note_locked
 
 AUTO_ACTOR = "auto"
 DELIVERY_MEMORY = timedelta(hours=24)
@@ -172,7 +173,7 @@ def prefetch(session: Session, *, groups: set[tuple[str, str]],
 def start_batch(
     session: Session, deliveries: Sequence[tuple[str, str, timedelta]], *, now: datetime,
     groups: set[tuple[str, str]], fingerprints: set[tuple[str, str]],
-    reopen_since: datetime | None = None,
+    reopen_since: datetime | None = None, written: WrittenIncidents | None = None,
 ) -> list[Claim | None]:  # fmt: skip
     """Claim a batch's deliveries (``claim_many``) and load what it will touch (``prefetch``).
 
@@ -189,12 +190,16 @@ def start_batch(
     `reopen_since` of the groups with no open incident, and the look-ups of such a group
     then ask nothing more (``find_open_incident``, ``find_reopenable``): a storm's onset is
     hundreds of new groups, and each cost two more round trips.
+
+    `written` holds the incidents the caller's earlier batches committed: those whose rows
+    are still those versions come from there instead of their rows (store/written).
     """
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         by_group, by_fingerprint = _keyed(groups, "group_key"), _keyed(fingerprints, "fingerprint")
         if by_group is not None and by_fingerprint is not None:
-            claims = _start_in_json(session, connection, deliveries, now=now, keys=by_group)
+            claims = _start_in_json(session, connection, deliveries, now=now, keys=by_group,
+                                    written=written or WrittenIncidents())  # fmt: skip
             if claims is not None:
                 absent = groups - _open_groups(session).keys() if reopen_since else set()
                 _read_ahead(session, connection, (fingerprints, by_fingerprint), absent,
@@ -210,7 +215,7 @@ _Keyed = tuple[str, tuple[Any, ...]]  # a WHERE condition and its parameters
 
 def _start_in_json(
     session: Session, connection: Any, deliveries: Sequence[tuple[str, str, timedelta]], *,
-    now: datetime, keys: _Keyed,
+    now: datetime, keys: _Keyed, written: WrittenIncidents,
 ) -> list[Claim | None] | None:  # fmt: skip
     """Claim and lock in one statement; None (and nothing done) when the claims cannot go
     as JSON."""
@@ -221,30 +226,53 @@ def _start_in_json(
         return None
     claims: dict[tuple[str, str], Claim] = {}
     open_groups = _open_groups(session)
-    for claim_id, source, key, incident in connection.exec_driver_sql(
-        _claim_and_lock_statement(keys[0]), (payload, *keys[1])
+    params = (payload, *keys[1], written.versions())
+    for some_id, source, key, version, incident in json_rows.fetch(
+        connection, _claim_and_lock_statement(keys[0]), params
     ):
-        if incident is None:
-            claims[(source, key)] = Claim(id=int(claim_id), seen=False)
-        else:
-            loaded = json_rows.attach(session, Incident, incident)
-            open_groups[(loaded.source, loaded.group_key or "")] = loaded
+        if version is None:
+            claims[(source, key)] = Claim(id=int(some_id), seen=False)
+            continue
+        loaded = _locked_incident(session, written, int(some_id), version, int(source), incident)
+        open_groups[(loaded.source, loaded.group_key or "")] = loaded
     for pair, row in _stored_deliveries(connection, set(firsts) - set(claims)).items():
         claims[pair] = _existing(connection, row, cutoff=cutoffs[pair], now=now)
     return [claims[(source, key)] if firsts[(source, key)] == index else None
             for index, (source, key, _) in enumerate(deliveries)]  # fmt: skip
 
 
+def _locked_incident(
+    session: Session, written: WrittenIncidents, incident_id: int, version: str,
+    transaction: int, row: str | None,
+) -> Incident:  # fmt: skip
+    """Return a locked incident as a persistent instance: from its row's JSON, else (no JSON:
+    the writer holds that version) the instance held."""
+    loaded = None if row is not None else written.take(incident_id, version, transaction)
+    if loaded is not None:
+        session.add(loaded)
+    elif row is not None:
+        written.drop(incident_id)
+        loaded = json_rows.attach(session, Incident, row)
+    else:  # held too long to be trusted: read it again (it is locked already)
+        loaded = session.exec(select(Incident).where(col(Incident.id) == incident_id)).one()
+    note_locked(session, transaction, loaded)
+    return loaded
+
+
 def _claim_and_lock_statement(groups: str) -> str:
     """The claims' insert and the open incidents of `groups`, locked in group order, as one
-    statement: rows (id, source, key, NULL) of new claims, then (NULL × 3, incident JSON)."""
+    statement: rows (id, source, key, NULL, NULL) of new claims, then (incident id, this
+    transaction's id, NULL, the row's version "id:xmin", the row's JSON) of incidents, the
+    JSON left out for the versions named by the last parameter (store/written)."""
     insert, _ = json_rows.insert_statement(Delivery, _CLAIM_COLUMNS)
     return (
         f"WITH c AS ({insert} {_CLAIM_CONFLICT}), "
-        f"o AS (SELECT * FROM incidents WHERE status != 'resolved' AND ({groups}) "
-        "ORDER BY source, group_key FOR UPDATE) "
-        "SELECT c.id, c.source, c.key, NULL FROM c "
-        "UNION ALL SELECT NULL, NULL, NULL, row_to_json(o)::text FROM o"
+        "o AS (SELECT i.id, i.id || ':' || i.xmin AS v, i AS r FROM incidents AS i "
+        f"WHERE i.status != 'resolved' AND ({groups}) "
+        "ORDER BY i.source, i.group_key FOR UPDATE) "
+        "SELECT c.id, c.source, c.key, NULL, NULL FROM c "
+        "UNION ALL SELECT o.id, pg_current_xact_id()::text, NULL, o.v, "
+        "CASE WHEN o.v = ANY(%s::text[]) THEN NULL ELSE row_to_json(o.r)::text END FROM o"
     )
 
 
@@ -275,7 +303,7 @@ def _read_ahead(
     seen = _new_alerts(session)
     reopenable: dict[tuple[str, str], list[Incident]] = {group: [] for group in absent}
     reserved = _per_transaction(session, _RESERVED)
-    rows = connection.exec_driver_sql(" UNION ALL ".join(parts), tuple(params)) if parts else []
+    rows = json_rows.fetch(connection, " UNION ALL ".join(parts), params) if parts else []
     for alert, incident, key in rows:
         if key is not None:
             reserved[int(key)] = True
@@ -320,7 +348,7 @@ def _keyed(pairs: set[tuple[str, str]], column: str) -> _Keyed | None:
         if not all(_plain(key) for key in keys) or not _plain(source):
             return None
         parts.append(f"(source = %s AND {column} = ANY(%s::text[]))")
-        params.extend((source, keys))
+        params.extend((source, json_rows.text_array(keys)))
     return (" OR ".join(parts) or "false"), tuple(params)
 
 

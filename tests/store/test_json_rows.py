@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, Table, event, func
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from incidents.domain.timeline import TimelineKind
@@ -266,3 +267,39 @@ def _values(incident: Incident) -> dict[str, Any]:
     """Every column's value of an incident."""
     table: Table = Incident.__table__  # type: ignore[attr-defined]
     return {column.key: getattr(incident, column.key) for column in table.columns}
+
+
+@given(keys=st.lists(st.text(alphabet=st.characters(codec="ascii", exclude_characters="\x00")),
+                     max_size=6))  # fmt: skip
+@example(keys=['a"b', "c\\d", "x,y", "{z}", " spaced ", "NULL", "", "tab\there"])
+@SLOW
+def test_a_text_array_literal_reads_back_as_its_keys(engine, keys):
+    """The keys a batch looks up go as one array literal: whatever an ASCII key holds (quotes,
+    backslashes, commas, braces, blanks, the word NULL) comes back as itself."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("array literals are PostgreSQL's")
+    with engine.connect() as connection:
+        read = json_rows.fetch(connection, "SELECT %s::text[]", (json_rows.text_array(keys),))
+    assert read == [(keys,)]
+
+
+def test_a_statement_run_on_the_drivers_cursor_fails_as_sqlalchemy_would(engine):
+    """Listeners see the statement; a refused one raises SQLAlchemy's wrapped error, whose
+    SQLSTATE group commit reads to tell a lost race (and the transaction can roll back)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("statements go to the driver's cursor on PostgreSQL only")
+    seen: list[str] = []
+    listener = _collect(seen)
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        with engine.connect() as connection:
+            insert = "INSERT INTO deliveries (source, key, received_at) VALUES (%s, %s, %s)"
+            assert json_rows.fetch(connection, insert, ("test", "k", AT)) == []
+            with pytest.raises(IntegrityError) as refused:
+                json_rows.fetch(connection, insert, ("test", "k", AT))
+            connection.rollback()
+            assert connection.exec_driver_sql("SELECT count(*) FROM deliveries").scalar() == 0
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    assert getattr(refused.value.orig, "sqlstate", None) == "23505"
+    assert seen.count(insert) == 2
