@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     # Most milliseconds the writer waits for fuller batches under load; None: 5 on
     # PostgreSQL, 0 on SQLite (flows/group_commit.py says why and until when).
     group_commit_wait_ms: float | None = Field(default=None, ge=0, le=50)
+    # The group-commit writer prepares its statements on PostgreSQL (store/planned.py); false
+    # behind a pooler that cannot keep them (PgBouncer's transaction mode before 1.21).
+    prepared_statements: bool = True
     templates_dir: Path = Field(default_factory=lambda: bundled_dir("templates"))
     runbooks_dir: Path = Field(default_factory=lambda: bundled_dir("runbooks"))
     public_url: str = "http://127.0.0.1:8000"

@@ -45,7 +45,7 @@ from incidents.flows.intake import (
     replayed,
 )
 from incidents.flows.ports import Clock, Notifier
-from incidents.store import bulk
+from incidents.store import bulk, planned
 from incidents.store import intake as intake_store
 from incidents.store.written import WrittenIncidents
 
@@ -111,7 +111,7 @@ class GroupCommitter:
 
     def _run(self) -> None:
         """Take batches until the queue stays empty for a while."""
-        held = _Held(self.engine)
+        held = _Held(self.engine, prepare=self.settings.prepared_statements)
         try:
             while (jobs := self._take()) is not None:
                 live = [job for job in jobs if job.future.set_running_or_notify_cancel()]
@@ -321,9 +321,10 @@ class _Held:
     connection is closed for good (a disposed pool would never close it).
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, prepare: bool = True) -> None:
         self.engine = engine
         self.keep = engine.dialect.name == "postgresql"
+        self.prepare = prepare  # its batch statements prepared and planned once (store/planned)
         self.connection: Connection | None = None
         self._pool: object = None  # the pool the connection came from
         self.written = WrittenIncidents()
@@ -335,6 +336,8 @@ class _Held:
         if self.connection is None or self.connection.closed or self.connection.invalidated:
             self.connection = self.engine.connect()
             self._pool = self.engine.pool
+            if self.prepare:
+                planned.hold(self.connection)
         return self.connection
 
     def release(self) -> None:
@@ -347,20 +350,27 @@ class _Held:
             return
         connection, self.connection = self.connection, None
         try:
+            planned.release(connection)  # as the pool hands connections out
             connection.close()  # back to the pool, its server process warm
         except Exception:  # noqa: BLE001 (a broken connection cannot go back; it is gone)
             log.debug("returning the writer's connection failed", exc_info=True)
+            _close_for_good(connection)
 
     def drop(self) -> None:
         """Close the held connection for good."""
         self.written.forget()
         if self.connection is not None:
             connection, self.connection = self.connection, None
-            try:
-                connection.invalidate()  # closes the driver's connection now
-                connection.close()
-            except Exception:  # noqa: BLE001 (closing a broken connection may fail; it is gone)
-                log.debug("closing the writer's connection failed", exc_info=True)
+            _close_for_good(connection)
+
+
+def _close_for_good(connection: Connection) -> None:
+    """Close a connection and its driver's connection, never to be pooled again."""
+    try:
+        connection.invalidate()  # closes the driver's connection now
+        connection.close()
+    except Exception:  # noqa: BLE001 (closing a broken connection may fail; it is gone)
+        log.debug("closing the writer's connection failed", exc_info=True)
 
 
 def _wake(jobs: list[_Job]) -> None:

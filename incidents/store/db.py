@@ -152,7 +152,9 @@ def build_engine(url: str, **kwargs: Any) -> Engine:
     thousand alerts it cost 10 ms of the server's time per batch instead of 0.5 ms, and
     PostgreSQL spent 680 µs of CPU per delivery instead of 170 (measured with group commit's
     writer alone, batches of 32). Unprepared statements are planned with their own values
-    each time, and work through PgBouncer's transaction pooling too.
+    each time, and work through PgBouncer's transaction pooling too. The one exception is
+    the group-commit writer's connection while the writer holds it: it prepares its batch
+    statements, with sequential scans priced out so that trap cannot close (store/planned).
     """
     kwargs.setdefault("json_serializer", dumps)
     parsed = make_url(url)

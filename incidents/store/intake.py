@@ -228,7 +228,7 @@ def _start_in_json(
     open_groups = _open_groups(session)
     params = (payload, *keys[1], written.versions())
     for some_id, source, key, version, incident in json_rows.fetch(
-        connection, _claim_and_lock_statement(keys[0]), params
+        connection, _claim_and_lock_statement(keys[0]), params, prepare=True
     ):
         if version is None:
             claims[(source, key)] = Claim(id=int(some_id), seen=False)
@@ -303,7 +303,8 @@ def _read_ahead(
     seen = _new_alerts(session)
     reopenable: dict[tuple[str, str], list[Incident]] = {group: [] for group in absent}
     reserved = _per_transaction(session, _RESERVED)
-    rows = json_rows.fetch(connection, " UNION ALL ".join(parts), params) if parts else []
+    statement = " UNION ALL ".join(parts)
+    rows = json_rows.fetch(connection, statement, params, prepare=True) if parts else []
     for alert, incident, key in rows:
         if key is not None:
             reserved[int(key)] = True

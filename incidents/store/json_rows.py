@@ -90,7 +90,9 @@ def text_array(values: Sequence[str]) -> str:
     return "{" + ",".join(f'"{value}"' for value in quoted) + "}"
 
 
-def fetch(connection: Connection, statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+def fetch(
+    connection: Connection, statement: str, params: Sequence[Any], *, prepare: bool = False
+) -> list[tuple[Any, ...]]:
     """Run a statement on the driver's cursor and return its rows as tuples (none for a
     statement that returns nothing).
 
@@ -101,6 +103,8 @@ def fetch(connection: Connection, statement: str, params: Sequence[Any]) -> list
     ``before_cursor_execute`` still see each statement (the tests count statements that
     way), and a driver error is raised as SQLAlchemy raises it (wrapped, with ``orig``, the
     connection invalidated on a disconnect), so group commit still tells a lost race.
+    `prepare` asks for the statement to be prepared on the server where the connection
+    prepares what it is asked to (the group-commit writer's: store/planned).
     """
     if not connection.in_transaction():
         connection.begin()  # as executing through the connection would (autobegin)
@@ -109,7 +113,7 @@ def fetch(connection: Connection, statement: str, params: Sequence[Any]) -> list
     assert raw is not None
     cursor = raw.cursor()
     try:
-        cursor.execute(statement, params)
+        cursor.execute(statement, params, prepare=prepare or None)
         return cursor.fetchall() if cursor.description is not None else []
     except Exception as exc:  # noqa: BLE001 (each is raised again, as SQLAlchemy would)
         connection._handle_dbapi_exception(exc, statement, params, cursor, None)  # noqa: SLF001
@@ -167,7 +171,7 @@ class Writes:
         params = tuple(self._params)
         self._parts.clear()
         self._params.clear()
-        fetch(self.connection, statement, params)
+        fetch(self.connection, statement, params, prepare=True)
 
     def _add(self, statement: str, rows: Sequence[dict[str, Any]], datetimes: tuple[str, ...],
              *extra: Any) -> bool:  # fmt: skip
