@@ -118,14 +118,17 @@ def test_under_load_the_writer_waits_for_more_deliveries(engine, settings, clock
 
 def test_the_writer_waits_only_until_as_many_queue_as_its_last_batch_held(engine, settings, clock):
     committer = GroupCommitter(engine, settings=settings, clock=clock)
+    committer.wait = 3600.0  # were it to wait the whole time, the answers below never come
     notifier = GateNotifier()
     held_batch(committer, notifier, [delivery(n) for n in range(3)])  # 1, then 2: load
-    committer.wait = 3600.0  # were it to wait the whole time, the answers below never come
     early = committer.submit(delivery(10), notifier)
     time.sleep(0.005)
     late = committer.submit(delivery(11), notifier)
     assert early.result(timeout=WAIT).alerts == late.result(timeout=WAIT).alerts == 1
     assert committer.batches == 3, "two queued, as many as the last batch held: one batch"
+    committer.wait = 0.0  # let the writer go: it waits for as many again, then for nobody
+    rest = [committer.submit(delivery(n), notifier) for n in (12, 13)]
+    assert [future.result(timeout=WAIT).alerts for future in rest] == [1, 1]
 
 
 def test_after_quiet_a_lone_delivery_waits_for_nobody(engine, settings, clock, monkeypatch):
