@@ -16,7 +16,7 @@ from incidents.domain.lifecycle import Status
 from incidents.store import bulk, json_rows
 from incidents.store.incidents import add_incident
 from incidents.store.models import AlertRecord, Delivery, Incident
-from incidents.store.written import WrittenIncidents, note_locked
+from incidents.store.written import Writer, WrittenIncidents, note_locked
 
 AUTO_ACTOR = "auto"
 DELIVERY_MEMORY = timedelta(hours=24)
@@ -233,7 +233,8 @@ def _start_in_json(
         if version is None:
             claims[(source, key)] = Claim(id=int(some_id), seen=False)
             continue
-        loaded = _locked_incident(session, written, int(some_id), version, int(source), incident)
+        writer = Writer(transaction=int(source), backend=int(key))
+        loaded = _locked_incident(session, written, int(some_id), version, writer, incident)
         open_groups[(loaded.source, loaded.group_key or "")] = loaded
     for pair, row in _stored_deliveries(connection, set(firsts) - set(claims)).items():
         claims[pair] = _existing(connection, row, cutoff=cutoffs[pair], now=now)
@@ -243,11 +244,11 @@ def _start_in_json(
 
 def _locked_incident(
     session: Session, written: WrittenIncidents, incident_id: int, version: str,
-    transaction: int, row: str | None,
+    writer: Writer, row: str | None,
 ) -> Incident:  # fmt: skip
     """Return a locked incident as a persistent instance: from its row's JSON, else (no JSON:
     the writer holds that version) the instance held."""
-    loaded = None if row is not None else written.take(incident_id, version, transaction)
+    loaded = None if row is not None else written.take(incident_id, version, writer)
     if loaded is not None:
         session.add(loaded)
     elif row is not None:
@@ -255,15 +256,16 @@ def _locked_incident(
         loaded = json_rows.attach(session, Incident, row)
     else:  # held too long to be trusted: read it again (it is locked already)
         loaded = session.exec(select(Incident).where(col(Incident.id) == incident_id)).one()
-    note_locked(session, transaction, loaded)
+    note_locked(session, writer, loaded)
     return loaded
 
 
 def _claim_and_lock_statement(groups: str) -> str:
     """The claims' insert and the open incidents of `groups`, locked in group order, as one
     statement: rows (id, source, key, NULL, NULL) of new claims, then (incident id, this
-    transaction's id, NULL, the row's version "id:xmin", the row's JSON) of incidents, the
-    JSON left out for the versions named by the last parameter (store/written)."""
+    transaction's id, the server process's id, the row's version "id:xmin", the row's JSON)
+    of incidents, the JSON left out for the versions named by the last parameter
+    (store/written)."""
     insert, _ = json_rows.insert_statement(Delivery, _CLAIM_COLUMNS)
     return (
         f"WITH c AS ({insert} {_CLAIM_CONFLICT}), "
@@ -271,7 +273,7 @@ def _claim_and_lock_statement(groups: str) -> str:
         f"WHERE i.status != 'resolved' AND ({groups}) "
         "ORDER BY i.source, i.group_key FOR UPDATE) "
         "SELECT c.id, c.source, c.key, NULL, NULL FROM c "
-        "UNION ALL SELECT o.id, pg_current_xact_id()::text, NULL, o.v, "
+        "UNION ALL SELECT o.id, pg_current_xact_id()::text, pg_backend_pid()::text, o.v, "
         "CASE WHEN o.v = ANY(%s::text[]) THEN NULL ELSE row_to_json(o.r)::text END FROM o"
     )
 

@@ -21,7 +21,11 @@ What "exactly that row" rests on, each part checked here or where noted:
 - the version must be the batch's own transaction's: a row written inside a savepoint
   carries the subtransaction's id and never matches (group commit uses none);
 - ids are compared as the 32 bits a row carries, which is unambiguous only within 2^31
-  transactions: an entry older than that is not trusted, and its incident is read again.
+  transactions: an entry older than that is not trusted, and its incident is read again;
+- transaction ids are the server's own: they are trusted only on the server process the
+  entries came from. A pooler in front (PgBouncer) may hand the writer another server
+  process, even another server after a failover, where ids may have been given out again:
+  a batch on another process forgets everything held.
 
 An incident someone else changed since (the other worker, the API, a person in Slack) has a
 new version, and is read from its row as before.
@@ -38,8 +42,16 @@ from incidents.store.models import Incident
 
 _MASK = 0xFFFF_FFFF  # a row's xmin is the low 32 bits of the writing transaction's id
 _HORIZON = 1 << 31  # how far apart two ids may be for their 32 bits to tell them apart
-_LOCKED = "incidents.written.locked"  # this session's batch: (transaction id, incidents read)
+_LOCKED = "incidents.written.locked"  # this session's batch: (its Writer, incidents read)
 _FLUSHED = "incidents.written.flushed"  # ids of incidents the unit of work wrote in it
+
+
+@dataclass(frozen=True, slots=True)
+class Writer:
+    """Where a batch ran: its transaction's full id and its server process's id."""
+
+    transaction: int
+    backend: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +60,7 @@ class _Kept:
 
     incident: Incident
     version: str  # "id:xmin", as the locking statement names a row version
-    transaction: int  # the full id of the batch's transaction
+    writer: Writer  # the batch that wrote it
 
 
 class WrittenIncidents:
@@ -66,11 +78,16 @@ class WrittenIncidents:
         """The row versions held, as a PostgreSQL text array literal (digits and colons only)."""
         return "{" + ",".join(kept.version for kept in self._kept.values()) + "}"
 
-    def take(self, incident_id: int, version: str, transaction: int) -> Incident | None:
+    def take(self, incident_id: int, version: str, now: Writer) -> Incident | None:
         """Return the instance held for this row version, if it is still to be trusted in the
-        transaction `transaction`; None: read the row."""
+        batch `now`; None: read the row."""
         kept = self._kept.pop(incident_id, None)
-        if kept is None or kept.version != version or transaction - kept.transaction >= _HORIZON:
+        if kept is None or kept.version != version:
+            return None
+        if kept.writer.backend != now.backend:  # another server process: ids mean nothing
+            self.forget()
+            return None
+        if now.transaction - kept.writer.transaction >= _HORIZON:
             return None
         return kept.incident
 
@@ -85,27 +102,27 @@ class WrittenIncidents:
     def keep(self, session: Session) -> None:
         """After `session`'s batch committed: hold the incidents it read and the unit of work
         did not write, as the versions its transaction wrote."""
-        locked: tuple[int, list[Incident]] | None = session.info.get(_LOCKED)
+        locked: tuple[Writer, list[Incident]] | None = session.info.get(_LOCKED)
         if locked is None:
             return
-        transaction, incidents = locked
+        writer, incidents = locked
         flushed: set[int] = session.info.get(_FLUSHED, set())
         for incident in incidents:
             if incident.id is None or incident.id in flushed:
                 continue
             self._kept.pop(incident.id, None)  # the newest go last, the oldest leave first
-            version = f"{incident.id}:{transaction & _MASK}"
-            self._kept[incident.id] = _Kept(incident, version, transaction)
+            version = f"{incident.id}:{writer.transaction & _MASK}"
+            self._kept[incident.id] = _Kept(incident, version, writer)
         while len(self._kept) > self.LIMIT:
             del self._kept[next(iter(self._kept))]
 
 
-def note_locked(session: Session, transaction: int, incident: Incident) -> None:
-    """Record an incident the batch in `session` read (or took) under its lock, in the
-    transaction `transaction`; from now on the session notes what its flushes write."""
-    locked: tuple[int, list[Incident]] | None = session.info.get(_LOCKED)
-    if locked is None or locked[0] != transaction:
-        locked = (transaction, [])
+def note_locked(session: Session, writer: Writer, incident: Incident) -> None:
+    """Record an incident the batch in `session` (run as `writer`) read or took under its
+    lock; from now on the session notes what its flushes write."""
+    locked: tuple[Writer, list[Incident]] | None = session.info.get(_LOCKED)
+    if locked is None or locked[0] != writer:
+        locked = (writer, [])
         session.info[_LOCKED] = locked
         session.info[_FLUSHED] = set()
     locked[1].append(incident)

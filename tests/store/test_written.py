@@ -138,3 +138,16 @@ def test_the_most_recent_incidents_are_kept(engine, monkeypatch):
     assert len(kept) == 2
     held = kept.versions().strip("{}").split(",")
     assert sorted(int(version.split(":")[0]) for version in held) == sorted(ids[1:])
+
+
+def test_a_batch_on_another_server_process_reads_every_incident_again(engine):
+    """Transaction ids are one server's: behind a pooler the writer may be handed another
+    server process, or another server after a failover, where an id may come again."""
+    (incident_id,) = _seed(engine, "g1")
+    kept = WrittenIncidents()
+    (first,) = _batch(engine, kept, "g1", minute=1)
+    with engine.connect() as busy:  # the first batch's connection: the next batch gets another
+        busy.exec_driver_sql("SELECT 1")
+        (second,) = _batch(engine, kept, "g1", minute=2)
+    assert second is not first
+    assert _columns(second) == _as_stored(engine, incident_id)
