@@ -16,7 +16,8 @@ is reached through an index whatever the statistics say, and each has the index 
 (deliveries by key and id, alerts by fingerprint, incidents by open group, by resolved
 group and by id). A table without a usable index would still be scanned: the setting only
 makes a scan the last resort. The plan mode is forced generic, so the choice does not wait
-on five custom plans' costs.
+on five custom plans' costs. The writer's other statements on this connection (the
+unit of work's, a settling count) are planned under the same two settings.
 
 Both settings apply only while the writer holds the connection: ``release`` restores them
 before it goes back to the pool, where other statements run unprepared as before. A pooler
