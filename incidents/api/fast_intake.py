@@ -26,6 +26,7 @@ from starlette.datastructures import Headers, QueryParams
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from incidents.api.accept import accept
+from incidents.api.routers.webhooks import OWN_ROUTES  # sources with a route of their own
 from incidents.ingest import Adapter, pagerduty
 from incidents.ingest.registry import ADAPTERS
 
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 PREFIX = "/webhooks/"
 ROUTE = PREFIX + "{source}"  # the route template the metrics are labelled with
-OWN_ROUTES = {"events-v2"}  # sources with a route of their own (api/routers/events_v2)
 FAST: dict[str, Adapter] = {
     name: adapter
     for name, adapter in ADAPTERS.items()
