@@ -227,14 +227,16 @@ def _start_in_json(
     claims: dict[tuple[str, str], Claim] = {}
     open_groups = _open_groups(session)
     params = (payload, *keys[1], written.versions())
-    for some_id, source, key, version, incident in json_rows.fetch(
+    # A claim's row: (its id, source, key, NULL, NULL); an incident's: (its id, transaction
+    # id, server process id, version, JSON) — see _claim_and_lock_statement.
+    for row_id, second, third, version, incident in json_rows.fetch(
         connection, _claim_and_lock_statement(keys[0]), params, prepare=True
     ):
         if version is None:
-            claims[(source, key)] = Claim(id=int(some_id), seen=False)
+            claims[(second, third)] = Claim(id=int(row_id), seen=False)
             continue
-        writer = Writer(transaction=int(source), backend=int(key))
-        loaded = _locked_incident(session, written, int(some_id), version, writer, incident)
+        writer = Writer(transaction=int(second), backend=int(third))
+        loaded = _locked_incident(session, written, int(row_id), version, writer, incident)
         open_groups[(loaded.source, loaded.group_key or "")] = loaded
     for pair, row in _stored_deliveries(connection, set(firsts) - set(claims)).items():
         claims[pair] = _existing(connection, row, cutoff=cutoffs[pair], now=now)
