@@ -6,6 +6,7 @@ answered only after that transaction commits; a failing delivery costs the other
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -507,3 +508,20 @@ def test_any_batch_ends_where_one_delivery_at_a_time_ends(engine, settings, cloc
     futures = held_batch(committer, GateNotifier(), deliveries)
     assert all(future.exception() is None for future in futures)
     assert snapshot(engine) == one_by_one
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="Linux's scheduling policies")
+def test_the_writer_thread_yields_to_the_event_loop_and_only_it(engine, settings, clock):
+    """The writer runs as a batch thread (no preempting the loop when it wakes); the
+    threads that serve requests keep their policy."""
+    committer = GroupCommitter(engine, settings=settings, clock=clock)
+    policies: list[int] = []
+
+    class Watching(NullNotifier):
+        def incident_opened(self, session: Session, incident: Incident, *, now: datetime,
+                            declared: bool) -> None:  # fmt: skip
+            policies.append(os.sched_getscheduler(0))  # on the writer thread
+
+    assert committer.submit(delivery(0), Watching()).result(timeout=WAIT).alerts == 1
+    assert policies == [os.SCHED_BATCH]
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER
