@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
 
 from incidents.config import Settings
@@ -46,7 +47,7 @@ from incidents.flows.intake import (
     replayed,
 )
 from incidents.flows.ports import Clock, Notifier
-from incidents.store import bulk, planned
+from incidents.store import bulk, checkpoints, planned
 from incidents.store import intake as intake_store
 from incidents.store.written import WrittenIncidents
 
@@ -339,25 +340,30 @@ def _wait_seconds(milliseconds: float | None, engine: Engine) -> float:
 
 
 class _Held:
-    """On PostgreSQL, the writer thread's connection, kept from batch to batch while the
-    thread runs, and the incidents its batches wrote (``written``, store/written).
+    """The writer thread's connection, kept from batch to batch while the thread runs (on
+    PostgreSQL, or a SQLite database file), and the incidents its batches wrote
+    (``written``, store/written).
 
     Why: checking a connection out of the pool for every batch cost a round trip (the
     pool's liveness ping) and the pool's bookkeeping, one statement in ten of a batch.
-    SQLite has no ping to save (and its in-memory database lives in its one connection),
-    so there each batch checks out as before. A batch that fails drops the connection, so a
-    broken one never serves the next. When the thread stops it gives the connection back to
-    the pool, warm, for the next writer: closed instead, every delivery after a second of
-    quiet (ordinary traffic, not a storm) paid a new connection and a new server process
-    with empty caches, 16-19 ms instead of 9. If the engine was disposed meanwhile the
-    connection is closed for good (a disposed pool would never close it).
+    SQLite has no ping to save, but while held the connection leaves its WAL checkpoints
+    to a thread of its own (store/checkpoints). An in-memory SQLite database lives in its
+    one shared connection, so there each batch checks out as before. A batch that fails
+    drops the connection, so a broken one never serves the next. When the thread stops it
+    gives the connection back to the pool, warm, for the next writer: closed instead, every
+    delivery after a second of quiet (ordinary traffic, not a storm) paid a new connection
+    and a new server process with empty caches, 16-19 ms instead of 9. If the engine was
+    disposed meanwhile the connection is closed for good (a disposed pool would never
+    close it).
     """
 
     def __init__(self, engine: Engine, *, prepare: bool = True) -> None:
         self.engine = engine
-        self.keep = engine.dialect.name == "postgresql"
+        self.sqlite = engine.dialect.name == "sqlite"
+        self.keep = not self.sqlite or not isinstance(engine.pool, StaticPool)
         self.prepare = prepare  # its batch statements prepared and planned once (store/planned)
         self.connection: Connection | None = None
+        self._checkpoints: tuple[checkpoints.Checkpointer, int] | None = None
         self._pool: object = None  # the pool the connection came from
         self.written = WrittenIncidents()
 
@@ -370,7 +376,20 @@ class _Held:
             self._pool = self.engine.pool
             if self.prepare:
                 planned.hold(self.connection)
+            if self.sqlite:
+                self._checkpoints = checkpoints.take_over(self._driver())
         return self.connection
+
+    def _driver(self) -> Any:
+        """The held connection's driver connection."""
+        assert self.connection is not None
+        return self.connection.connection.driver_connection
+
+    def _hand_back_checkpoints(self, *, restore: bool) -> None:
+        """Stop the checkpoint thread; give the held connection its own checkpoints again."""
+        taken, self._checkpoints = self._checkpoints, None
+        if taken is not None:
+            checkpoints.hand_back(self._driver() if restore else None, taken)
 
     def release(self) -> None:
         """Give the connection back to its pool, or close it if that pool is gone."""
@@ -378,6 +397,12 @@ class _Held:
         if self.connection is None:
             return
         if self.engine.pool is not self._pool:  # disposed since: nobody would close it
+            self.drop()
+            return
+        try:
+            self._hand_back_checkpoints(restore=True)
+        except Exception:  # noqa: BLE001 (it goes away for good below)
+            log.debug("giving the writer's connection its checkpoints back failed", exc_info=True)
             self.drop()
             return
         connection, self.connection = self.connection, None
@@ -391,6 +416,7 @@ class _Held:
     def drop(self) -> None:
         """Close the held connection for good."""
         self.written.forget()
+        self._hand_back_checkpoints(restore=False)
         if self.connection is not None:
             connection, self.connection = self.connection, None
             _close_for_good(connection)
