@@ -49,19 +49,26 @@ class Checkpointer:
             self._thread.join()
 
     def _run(self) -> None:
-        """Checkpoint every interval until stopped; a failure ends only this thread."""
+        """Checkpoint every interval until stopped; a failed checkpoint is tried again at
+        the next (said once per run of failures)."""
         try:
             connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         except sqlite3.Error:
-            log.warning("cannot open %s to checkpoint it", self.path, exc_info=True)
+            log.warning("cannot open %s to checkpoint it: its log grows until the writer stops",
+                        self.path, exc_info=True)  # fmt: skip
             return
+        failing = False
         try:
             while not self._stop.wait(self.interval):
-                connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                try:
+                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error:
+                    if not failing:
+                        log.warning("checkpointing %s failed", self.path, exc_info=True)
+                    failing = True
+                    continue
+                failing = False
                 self.checkpoints += 1
-        except sqlite3.Error:
-            log.warning("checkpointing %s failed; its writer checkpoints again", self.path,
-                        exc_info=True)  # fmt: skip
         finally:
             connection.close()
 

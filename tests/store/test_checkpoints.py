@@ -137,3 +137,17 @@ def test_the_writers_alerts_reach_the_file_while_it_runs_and_its_connection_is_r
     with Session(engine) as session:
         assert len(session.exec(select(AlertRecord)).all()) == 1
     engine.dispose()
+
+
+def test_a_failing_checkpoint_is_said_once_and_tried_again_until_stopped(tmp_path: Path, caplog):
+    garbage = tmp_path / "not-a-database.db"
+    garbage.write_bytes(b"this is not a SQLite file" * 100)
+    checkpointer = checkpoints.Checkpointer(str(garbage), interval=0.01)
+    with caplog.at_level("WARNING", logger="incidents.store.checkpoints"):
+        checkpointer.start()
+        time.sleep(0.2)
+        assert len(checkpoint_threads()) == 1  # still trying
+        checkpointer.stop()
+    assert checkpointer.checkpoints == 0
+    assert checkpoint_threads() == []
+    assert [record.message for record in caplog.records] == [f"checkpointing {garbage} failed"]
