@@ -235,7 +235,7 @@ def test_a_batch_that_keeps_losing_races_runs_until_it_wins(engine, rivals):
 @pytest.mark.parametrize("summary", ["plain", "with \x00 inside"])  # the second: ORM types
 def test_a_batch_opens_its_new_groups_with_its_other_rows(engine, settings, clock, summary):
     """New groups' incidents are written with the batch's other rows: opening six asks the
-    database nothing more than opening three (PostgreSQL), and every row names its own."""
+    database nothing more than opening three, and every row names its own."""
     committer = GroupCommitter(engine, settings=settings, clock=clock)
     statements: list[str] = []
 
@@ -255,8 +255,7 @@ def test_a_batch_opens_its_new_groups_with_its_other_rows(engine, settings, cloc
             counts.append(len(statements))
     finally:
         event.remove(engine, "before_cursor_execute", keep)
-    if engine.dialect.name == "postgresql":
-        assert counts[0] == counts[1], "each new group cost statements of its own"
+    assert counts[0] == counts[1], "each new group cost statements of its own"
     with Session(engine) as session:
         incidents = session.exec(select(Incident)).all()
         assert len(incidents) == 11

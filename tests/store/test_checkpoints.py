@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -106,7 +107,9 @@ class Watching(NullNotifier):
     def __init__(self) -> None:
         self.settings: list[int] = []
 
-    def incident_opened(self, session: Session, _incident: Incident, **_: object) -> None:
+    def incident_opened(self, session: Session, incident: Incident, *, now: datetime,
+                        declared: bool) -> None:  # fmt: skip
+        del incident, now, declared  # only the session's connection matters here
         setting = session.connection().exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
         self.settings.append(int(setting or 0))
 
