@@ -96,16 +96,8 @@ def find_reopenable(
         return max(fitting, key=lambda incident: incident.id or 0, default=None)
     if any(isinstance(row, Incident) for row in (*session.new, *session.dirty)):
         session.flush()
-    statement = (
-        select(Incident)
-        .where(Incident.source == source, Incident.group_key == group_key)
-        .where(Incident.status == Status.RESOLVED.value, Incident.resolved_by == AUTO_ACTOR)
-        .where(col(Incident.resolved_at) >= since)
-        .order_by(col(Incident.id).desc())
-        .limit(1)
-        .with_for_update()
-    )
-    return session.exec(statement).first()
+    params = {"source": source, "keys": [group_key], "since": since}
+    return session.exec(_NEWEST_REOPENABLE, params=params).first()
 
 
 def find_matching_alert(
@@ -212,6 +204,13 @@ def start_batch(
     return claims
 
 
+def _note_new_groups(session: Session, reopenable: dict[tuple[str, str], list[Incident]]) -> None:
+    """Note what the batch's start read about its groups without an open incident: none is
+    open, and these are their reopen candidates (``find_open_incident``, ``find_reopenable``)."""
+    _per_transaction(session, _ABSENT).update(dict.fromkeys(reopenable, True))
+    _per_transaction(session, _REOPENABLE).update(reopenable)
+
+
 def _read_ahead_new_groups(
     session: Session, absent: set[tuple[str, str]], reopen_since: datetime
 ) -> None:
@@ -235,8 +234,7 @@ def _read_ahead_new_groups(
     largest = session.exec(select(func.max(Incident.id))).one() or 0
     reserved = _per_transaction(session, _RESERVED)
     reserved.update(dict.fromkeys(range(largest + 1, largest + 1 + len(absent)), True))
-    _per_transaction(session, _ABSENT).update(dict.fromkeys(absent, True))
-    _per_transaction(session, _REOPENABLE).update(reopenable)
+    _note_new_groups(session, reopenable)
 
 
 _Keyed = tuple[str, tuple[Any, ...]]  # a WHERE condition and its parameters
@@ -348,8 +346,7 @@ def _read_ahead(
             loaded = json_rows.attach(session, Incident, incident)
             reopenable[(loaded.source, loaded.group_key or "")].append(loaded)
     _per_transaction(session, _PREFETCHED).update(dict.fromkeys(fingerprints, True))
-    _per_transaction(session, _ABSENT).update(dict.fromkeys(absent, True))
-    _per_transaction(session, _REOPENABLE).update(reopenable)
+    _note_new_groups(session, reopenable)
 
 
 # Ids for the incidents a batch may open, one per group without an open incident. Why: an
@@ -569,6 +566,7 @@ _REOPEN_CANDIDATES = (
     .where(col(Incident.status) == Status.RESOLVED.value, Incident.resolved_by == AUTO_ACTOR)
     .where(col(Incident.resolved_at) >= bindparam("since"))
 )
+_NEWEST_REOPENABLE = _REOPEN_CANDIDATES.order_by(col(Incident.id).desc()).limit(1).with_for_update()
 _ALERTS_BY_FINGERPRINT = select(AlertRecord).where(
     col(AlertRecord.source) == bindparam("source"),
     col(AlertRecord.fingerprint).in_(bindparam("keys", expanding=True)),
