@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from incidents.domain.lifecycle import Status
-from incidents.store import bulk, json_rows
+from incidents.store import bulk, json_rows, rows
 from incidents.store.incidents import add_incident
 from incidents.store.models import AlertRecord, Delivery, Incident
 from incidents.store.written import Writer, WrittenIncidents, note_locked
@@ -279,7 +279,7 @@ def _locked_incident(
     the writer holds that version) the instance held."""
     loaded = None if row is not None else written.take(incident_id, version, writer)
     if loaded is not None:
-        session.add(loaded)
+        rows.persist(session, loaded)
     elif row is not None:
         written.drop(incident_id)
         loaded = json_rows.attach(session, Incident, row)

@@ -38,7 +38,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, SQLModel
 
 from incidents.store.db import SafeString, UTCDateTime
-from incidents.store.rows import new_row
+from incidents.store.rows import new_row, persist
 
 _DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
 _NUL = b"\\u0000"
@@ -269,7 +269,7 @@ def attach(session: Session, model: type[ModelT], text: str) -> ModelT:
             values[name] = convert(value)
     row = new_row(model, values)
     make_transient_to_detached(row)  # its values are what the database holds
-    session.add(row)
+    persist(session, row)
     return row
 
 

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import ForeignKey, create_engine, event
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlmodel import Session, col, select
 
 from incidents.domain.timeline import TimelineKind
@@ -166,3 +167,47 @@ def test_a_touch_is_lost_with_its_transaction(session):
     session.expire_all()
     stored = session.get(Incident, incident.id)
     assert stored is not None and stored.updated_at == NOW
+
+
+def test_a_persisted_row_is_tracked_as_an_added_one(engine):
+    with Session(engine, expire_on_commit=False) as session:
+        incident = _incident(session)
+        session.commit()
+        session.expunge(incident)  # detached, as the writer holds it between batches
+    with Session(engine, expire_on_commit=False) as session:
+        rows.persist(session, incident)
+        assert incident in session and not session.dirty, "persistent and unchanged"
+        incident.title = "renamed"
+        assert list(session.dirty) == [incident]
+        session.commit()
+    with Session(engine) as session:
+        assert session.exec(select(Incident.title)).one() == "renamed"
+
+
+class _Base(DeclarativeBase):
+    """A registry of its own: a model with a relationship, which the intake's have not."""
+
+
+class _Parent(_Base):
+    __tablename__ = "parents"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    children: Mapped[list[_Child]] = relationship()
+
+
+class _Child(_Base):
+    __tablename__ = "children"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    parent_id: Mapped[int] = mapped_column(ForeignKey("parents.id"))
+
+
+def test_a_row_with_relationships_takes_its_related_rows_along():
+    engine = create_engine("sqlite://")
+    _Base.metadata.create_all(engine)
+    child = _Child(id=2)
+    parent = _Parent(id=1, children=[child])
+    with Session(engine) as session:
+        rows.persist(session, parent)  # type: ignore[arg-type]  # any mapped row
+        assert child in session, "cascaded as Session.add does"
+        session.commit()
+        assert session.scalars(select(_Child.parent_id)).all() == [1]
+    engine.dispose()
