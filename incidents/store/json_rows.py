@@ -115,7 +115,10 @@ def fetch(
     cursor = raw.cursor()
     try:
         cursor.execute(statement, params, prepare=prepare or None)
-        return cursor.fetchall() if cursor.description is not None else []
+        # Whether it returned rows, from the result's field count: ``description`` builds a
+        # column object with its type looked up for each field (4% of the writer's time).
+        result = cursor.pgresult
+        return cursor.fetchall() if result is not None and result.nfields else []
     except Exception as exc:  # noqa: BLE001 (each is raised again, as SQLAlchemy would)
         connection._handle_dbapi_exception(exc, statement, params, cursor, None)  # noqa: SLF001
     finally:
