@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     # The group-commit writer prepares its statements on PostgreSQL (store/planned.py); false
     # behind a pooler that cannot keep them (PgBouncer's transaction mode before 1.21).
     prepared_statements: bool = True
+    # Which serving process this is (set by ``incidents serve`` for each worker): its
+    # group-commit writer's own row per incident in incident_touches (store/bulk.py).
+    worker_index: int = Field(default=0, ge=0, le=1_000_000)
     templates_dir: Path = Field(default_factory=lambda: bundled_dir("templates"))
     runbooks_dir: Path = Field(default_factory=lambda: bundled_dir("runbooks"))
     public_url: str = "http://127.0.0.1:8000"

@@ -45,6 +45,7 @@ from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
 APP = "incidents.api.app:app_from_environment"
+WORKER_INDEX = "INCIDENTS_WORKER_INDEX"  # read by Settings.worker_index
 log = logging.getLogger(__name__)
 
 
@@ -57,19 +58,21 @@ class NoDelayConfig(uvicorn.Config):
         # Handed to each worker process as it is spawned: the count of CPUs given out. One
         # process needs no count (and no semaphore: stopped by SIGTERM, which uvicorn
         # re-raises, it left one behind and the resource tracker warned about it).
-        several = pin_cpu and self.workers > 1
+        several = self.workers > 1
         self.cpu_slots = multiprocessing.get_context("spawn").Value("i", 0) if several else None
-        self.pin_alone = pin_cpu and not several
+        self.pin_cpu = pin_cpu
 
     def load(self) -> None:
-        """Pin this serving process (before it starts any thread), then load the app."""
+        """Number this serving process (``INCIDENTS_WORKER_INDEX``: its group-commit writer's
+        slot, store/bulk) and pin it (before it starts any thread), then load the app."""
+        index = 0
         if self.cpu_slots is not None:
             with self.cpu_slots.get_lock():
                 index = self.cpu_slots.value
                 self.cpu_slots.value += 1
+        os.environ[WORKER_INDEX] = str(index % self.workers)  # a restarted worker: a free one
+        if self.pin_cpu:
             pin_to_one_cpu(index)
-        elif self.pin_alone:
-            pin_to_one_cpu(0)
         super().load()
 
     def bind_socket(self) -> socket.socket:

@@ -33,7 +33,11 @@ def _pid(_request: Request) -> PlainTextResponse:
     return PlainTextResponse(str(os.getpid()))
 
 
-pid_app = Starlette(routes=[Route("/pid", _pid)])  # which worker answered
+def _index(_request: Request) -> PlainTextResponse:
+    return PlainTextResponse(f"{os.getpid()} {os.environ.get('INCIDENTS_WORKER_INDEX')}")
+
+
+pid_app = Starlette(routes=[Route("/pid", _pid), Route("/index", _index)])  # which worker
 
 
 def _nodelay(sock: socket.socket) -> int:
@@ -97,11 +101,28 @@ def test_each_serving_process_is_pinned_to_a_cpu_of_its_own():
 
 def test_pinning_can_be_turned_off():
     config = NoDelayConfig(APP, factory=True, host="127.0.0.1", port=0, pin_cpu=False)
-    assert config.cpu_slots is None and not config.pin_alone
+    assert config.cpu_slots is None and not config.pin_cpu
     pinned = NoDelayConfig(APP, factory=True, host="127.0.0.1", port=0, workers=2, pin_cpu=True)
     assert pinned.cpu_slots is not None and pinned.cpu_slots.value == 0
     alone = NoDelayConfig(APP, factory=True, host="127.0.0.1", port=0, workers=1, pin_cpu=True)
-    assert alone.cpu_slots is None and alone.pin_alone, "one process: pinned, no shared count"
+    assert alone.cpu_slots is None and alone.pin_cpu, "one process: pinned, no shared count"
+    several = NoDelayConfig(APP, factory=True, host="127.0.0.1", port=0, workers=2, pin_cpu=False)
+    assert several.cpu_slots is not None, "workers are numbered, pinned or not"
+
+
+def test_each_worker_is_told_its_index(tmp_path):
+    """Each worker's group-commit writer keeps its own touch rows (store/bulk): 0 and 1."""
+    with serving_pid_app(tmp_path, workers=2, pin_cpu=False) as (port, log):
+        seen: dict[str, str] = {}
+        deadline = time.monotonic() + 30
+        while len(seen) < 2:
+            assert time.monotonic() < deadline, log.read_text()
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            connection.request("GET", "/index")
+            pid, index = connection.getresponse().read().decode().split()
+            connection.close()
+            seen[pid] = index
+    assert sorted(seen.values()) == ["0", "1"], seen
 
 
 def test_one_process_stopped_by_sigterm_leaves_nothing_to_clean_up(tmp_path):

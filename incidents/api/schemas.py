@@ -196,6 +196,7 @@ class IncidentOut(IncidentSummaryOut):
     ) -> IncidentOut:
         """Build from an incident detail (with the impact figure as of `now`)."""
         incident = detail.incident
+        updated_at = detail.updated_at or incident.updated_at
         return cls(
             impact=impact_json(incident, now=now) if now else None,
             **_incident_fields(incident),
@@ -210,14 +211,14 @@ class IncidentOut(IncidentSummaryOut):
             overrides=[
                 OverrideOut.of(
                     o,
-                    now=now or incident.updated_at,
+                    now=now or updated_at,
                     incident_resolved=incident.status == "resolved",
                 )
                 for o in detail.overrides
             ],  # fmt: skip
             error_budget=error_budget or [],
             created_at=incident.created_at,
-            updated_at=incident.updated_at,
+            updated_at=updated_at,
         )
 
 

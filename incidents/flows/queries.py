@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlmodel import Session
 
@@ -27,6 +28,7 @@ class IncidentDetail:
     durations: Durations
     alerts: list[AlertRecord]
     overrides: list[Override] = field(default_factory=list)
+    updated_at: datetime | None = None  # with the writers' touches (store.updated_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +52,8 @@ def show_incident(ref: str | int, *, session: Session) -> IncidentDetail:
     alerts = store.list_alerts(session, _id(incident))
     overrides = override_store.listed(session, model=None, incident_id=_id(incident))
     return IncidentDetail(incident=incident, durations=durations_of(incident), alerts=alerts,
-                          overrides=overrides)  # fmt: skip
+                          overrides=overrides,
+                          updated_at=store.updated_at(session, incident))  # fmt: skip
 
 
 def list_incidents(

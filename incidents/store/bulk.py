@@ -17,10 +17,14 @@ intake finds and updates them in memory (store/intake keeps its own map of them)
 before commit returns their ids and attaches them to the session as persistent rows, so
 later changes in the same transaction are tracked as usual; the write at commit skips that.
 
-An incident's ``updated_at``, which every timeline entry moves, is written the same way:
-the in-memory value is set as already stored, so an incident the batch changes in no
-other way is not flushed by the unit of work at all, and one UPDATE statement for the
-whole batch sets the column.
+An incident's ``updated_at``, which every timeline entry moves, is written the same way,
+one statement for the whole batch, never through the unit of work (an incident the batch
+changes in no other way is not flushed at all). On SQLite, and in a session that bulks
+without a writer slot, that statement updates the incidents and the in-memory value is set
+as already stored. With a slot (the group-commit writer on PostgreSQL) the touches go to
+``incident_touches``, one row per incident and writer, and the incident rows are left
+alone: batches that only add alerts then take their incidents' locks shared, and the
+instances still hold exactly their rows (store/written).
 
 Timeline entries are append-only and nothing in a batch reads them back. Only sessions
 without savepoints may bulk: a rolled-back savepoint could not take its rows back. A
@@ -33,16 +37,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Connection, bindparam, event, insert, update
+from sqlalchemy import JSON, Connection, bindparam, event, func, insert, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col
 
 from incidents.store import json_rows
 from incidents.store.db import UTCDateTime
-from incidents.store.models import AlertRecord, Delivery, Incident, TimelineEntry
+from incidents.store.models import AlertRecord, Delivery, Incident, IncidentTouch, TimelineEntry
 
 _KEY = "incidents.bulk"
+_REWRITTEN = "incidents.bulk.rewritten"  # ids of incidents whose updated_at a write moved
 _INSERT_TIMELINE = insert(TimelineEntry)
 _ALERT_COLUMNS = tuple(c.key for c in AlertRecord.__table__.columns if c.key != "id")  # type: ignore[attr-defined]
 _INSERT_ALERTS = insert(AlertRecord)
@@ -72,6 +78,7 @@ class _Pending:
     touched: dict[int, datetime] = field(default_factory=dict)  # incident id → updated_at
     answers: list[dict[str, Any]] = field(default_factory=list)  # deliveries' id, result
     incidents: list[Incident] = field(default_factory=list)  # new, with reserved ids
+    slot: int | None = None  # the writer's row in incident_touches; None: update incidents
 
     def clear(self) -> None:
         """Forget everything pending."""
@@ -82,9 +89,16 @@ class _Pending:
         self.answers.clear()
 
 
-def enable(session: Session) -> None:
-    """Let this session keep new alerts and timeline entries for bulk inserts."""
-    session.info[_KEY] = _Pending()
+def enable(session: Session, *, slot: int | None = None) -> None:
+    """Let this session keep new alerts and timeline entries for bulk inserts (and, with a
+    `slot`, write its touches of ``updated_at`` to that row of ``incident_touches``)."""
+    session.info[_KEY] = _Pending(slot=slot)
+    session.info[_REWRITTEN] = set()
+
+
+def rewritten(session: Session) -> set[int]:
+    """The incidents whose rows this session's bulk writes updated (``updated_at``)."""
+    return set(session.info.get(_REWRITTEN, ()))
 
 
 def queue_timeline_row(session: Session, row: dict[str, Any]) -> bool:
@@ -122,8 +136,9 @@ def touch(session: Session, incident: Incident, *, now: datetime) -> bool:
     pending: _Pending | None = session.info.get(_KEY)
     if pending is None or incident.id is None:
         return False
-    set_committed_value(incident, "updated_at", now)
-    pending.touched[incident.id] = now
+    if pending.slot is None:
+        set_committed_value(incident, "updated_at", now)
+    pending.touched[incident.id] = max(now, pending.touched.get(incident.id, now))
     return True
 
 
@@ -165,6 +180,7 @@ def _write(session: Session, *, attach: bool) -> None:
     opened = [incident for incident in pending.incidents if incident in session.new]
     inserted = {incident.id for incident in opened}  # their insert carries updated_at
     moved = sorted((key, at) for key, at in pending.touched.items() if key not in inserted)
+    slot = pending.slot
     pending.clear()
     if opened:
         _write_incidents(session, writes, opened)
@@ -174,7 +190,10 @@ def _write(session: Session, *, attach: bool) -> None:
         _write_alerts(session, writes, alerts, attach=attach)
     if timeline and not writes.insert(TimelineEntry, timeline):
         connection.execute(_INSERT_TIMELINE, timeline)
-    if moved:
+    if moved and slot is not None:
+        _write_touches(connection, writes, moved, slot)
+    elif moved:
+        session.info.setdefault(_REWRITTEN, set()).update(key for key, _ in moved)
         touched = [{"id": key, "updated_at": at} for key, at in moved]
         if not writes.update(Incident, touched, ("updated_at",)):
             connection.execute(_TOUCH_INCIDENTS,
@@ -182,6 +201,20 @@ def _write(session: Session, *, attach: bool) -> None:
     if answers and not writes.update(Delivery, answers, ("result",)):
         _answer_each(connection, answers)
     writes.run()
+
+
+def _write_touches(
+    connection: Connection, writes: json_rows.Writes, moved: list[tuple[int, datetime]], slot: int
+) -> None:
+    """Move this writer's ``incident_touches`` rows forward (never back)."""
+    rows = [{"incident_id": key, "slot": slot, "at": at} for key, at in moved]
+    if writes.upsert(IncidentTouch, rows, ("incident_id", "slot"), "at"):
+        return
+    upsert = postgresql.insert(IncidentTouch).values(rows)
+    connection.execute(upsert.on_conflict_do_update(
+        index_elements=["incident_id", "slot"],
+        set_={"at": func.greatest(IncidentTouch.__table__.c.at, upsert.excluded.at)},  # type: ignore[attr-defined]
+    ))  # fmt: skip
 
 
 def write_answers(session: Session, answers: list[dict[str, Any]]) -> None:

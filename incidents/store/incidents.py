@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 from incidents.domain.lifecycle import Status
 from incidents.domain.refs import parse_incident_ref
 from incidents.errors import NotFound
-from incidents.store.models import AlertRecord, Incident, TimelineEntry
+from incidents.store.models import AlertRecord, Incident, IncidentTouch, TimelineEntry
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +103,14 @@ def list_timeline(session: Session, incident_id: int) -> list[TimelineEntry]:
         .order_by(col(TimelineEntry.at), col(TimelineEntry.id))
     )
     return list(session.exec(statement).all())
+
+
+def updated_at(session: Session, incident: Incident) -> datetime:
+    """Return when the incident last changed: its own ``updated_at``, or a later timeline
+    touch the group-commit writers recorded apart (models.IncidentTouch)."""
+    statement = select(func.max(IncidentTouch.at)).where(IncidentTouch.incident_id == incident.id)
+    touched = session.exec(statement).one()
+    return max(incident.updated_at, touched) if touched is not None else incident.updated_at
 
 
 def list_alerts(session: Session, incident_id: int) -> list[AlertRecord]:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, case, delete, func, or_, update
+from sqlalchemy import and_, bindparam, case, delete, event, func, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -76,6 +76,24 @@ _REOPENABLE = "incidents_reopen_candidates"  # their auto-resolved incidents, re
 _NEW_ALERTS = "incidents_new_alerts"
 _PREFETCHED = "incidents_prefetched_fingerprints"
 _RESERVED = "incidents_reserved_ids"  # incident ids the batch's start took (keys, in order)
+_SHARED = "incidents_shared_locks"  # ids of the open incidents the batch holds FOR SHARE
+
+
+class NeedsExclusive(Exception):  # noqa: N818 (a signal to run again, not an error)
+    """A batch that took its incidents' locks shared would change a stored row: run it again
+    with them exclusive (``start_batch``'s `shared`)."""
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_changes_under_shared_locks(session: Session, _context: Any, _instances: Any) -> None:
+    """Stop a shared batch before it writes a change to an incident or alert it read."""
+    mark, shared = session.info.get(_SHARED, (None, None))
+    if not shared or mark is not session.get_transaction():
+        return
+    for row in session.dirty:
+        stored = isinstance(row, AlertRecord) or (isinstance(row, Incident) and row.id in shared)
+        if stored and session.is_modified(row):
+            raise NeedsExclusive(f"a batch holding shared locks would change {type(row).__name__}")
 
 
 def find_reopenable(
@@ -166,6 +184,7 @@ def start_batch(
     session: Session, deliveries: Sequence[tuple[str, str, timedelta]], *, now: datetime,
     groups: set[tuple[str, str]], fingerprints: set[tuple[str, str]],
     reopen_since: datetime | None = None, written: WrittenIncidents | None = None,
+    shared: bool = False,
 ) -> list[Claim | None]:  # fmt: skip
     """Claim a batch's deliveries (``claim_many``) and load what it will touch (``prefetch``).
 
@@ -185,13 +204,21 @@ def start_batch(
 
     `written` holds the incidents the caller's earlier batches committed: those whose rows
     are still those versions come from there instead of their rows (store/written).
+
+    `shared` (PostgreSQL) locks the open incidents ``FOR SHARE`` instead of ``FOR UPDATE``,
+    for a batch that only adds: two serving processes' batches then add alerts to the same
+    incidents side by side instead of in turn. Such a batch must change no stored incident
+    or alert row (``NeedsExclusive``, raised by ``refuse_stored_alerts`` and before a flush,
+    says when it would, and it is run again exclusively): shared locks would let two
+    batches change one row from the same reading.
     """
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         by_group, by_fingerprint = _keyed(groups, "group_key"), _keyed(fingerprints, "fingerprint")
         if by_group is not None and by_fingerprint is not None:
             claims = _start_in_json(session, connection, deliveries, now=now, keys=by_group,
-                                    written=written or WrittenIncidents())  # fmt: skip
+                                    written=written or WrittenIncidents(),
+                                    shared=shared)  # fmt: skip
             if claims is not None:
                 absent = groups - _open_groups(session).keys() if reopen_since else set()
                 _read_ahead(session, connection, (fingerprints, by_fingerprint), absent,
@@ -202,6 +229,14 @@ def start_batch(
     if connection.dialect.name == "sqlite" and reopen_since is not None:
         _read_ahead_new_groups(session, groups - _open_groups(session).keys(), reopen_since)
     return claims
+
+
+def refuse_stored_alerts(session: Session, fingerprints: set[tuple[str, str]]) -> None:
+    """Raise ``NeedsExclusive`` when the batch's start found a stored row for any of these
+    alerts (those of the deliveries it will apply): applying it would change that row."""
+    known = _new_alerts(session)
+    if any(known.get(pair) for pair in fingerprints):
+        raise NeedsExclusive("an alert of the batch is stored: applying it changes its row")
 
 
 def _note_new_groups(session: Session, reopenable: dict[tuple[str, str], list[Incident]]) -> None:
@@ -242,7 +277,7 @@ _Keyed = tuple[str, tuple[Any, ...]]  # a WHERE condition and its parameters
 
 def _start_in_json(
     session: Session, connection: Any, deliveries: Sequence[tuple[str, str, timedelta]], *,
-    now: datetime, keys: _Keyed, written: WrittenIncidents,
+    now: datetime, keys: _Keyed, written: WrittenIncidents, shared: bool = False,
 ) -> list[Claim | None] | None:  # fmt: skip
     """Claim and lock in one statement; None (and nothing done) when the claims cannot go
     as JSON."""
@@ -257,7 +292,7 @@ def _start_in_json(
     # A claim's row: (its id, source, key, NULL, NULL); an incident's: (its id, transaction
     # id, server process id, version, JSON) — see _claim_and_lock_statement.
     for row_id, second, third, version, incident in json_rows.fetch(
-        connection, _claim_and_lock_statement(keys[0]), params, prepare=True
+        connection, _claim_and_lock_statement(keys[0], shared), params, prepare=True
     ):
         if version is None:
             claims[(second, third)] = Claim(id=int(row_id), seen=False)
@@ -265,6 +300,8 @@ def _start_in_json(
         writer = Writer(transaction=int(second), backend=int(third))
         loaded = _locked_incident(session, written, int(row_id), version, writer, incident)
         open_groups[(loaded.source, loaded.group_key or "")] = loaded
+        if shared:
+            _per_transaction(session, _SHARED)[loaded.id] = True
     for pair, row in _stored_deliveries(connection, set(firsts) - set(claims)).items():
         claims[pair] = _existing(connection, row, cutoff=cutoffs[pair], now=now)
     return [claims[(source, key)] if firsts[(source, key)] == index else None
@@ -285,22 +322,25 @@ def _locked_incident(
         loaded = json_rows.attach(session, Incident, row)
     else:  # held too long to be trusted: read it again (it is locked already)
         loaded = session.exec(select(Incident).where(col(Incident.id) == incident_id)).one()
-    note_locked(session, writer, loaded)
+    note_locked(session, writer, loaded, version)
     return loaded
 
 
-def _claim_and_lock_statement(groups: str) -> str:
-    """The claims' insert and the open incidents of `groups`, locked in group order, as one
-    statement: rows (id, source, key, NULL, NULL) of new claims, then (incident id, this
-    transaction's id, the server process's id, the row's version "id:xmin", the row's JSON)
-    of incidents, the JSON left out for the versions named by the last parameter
-    (store/written)."""
+def _claim_and_lock_statement(groups: str, shared: bool = False) -> str:
+    """The claims' insert and the open incidents of `groups`, locked in group order (shared:
+    ``FOR SHARE``), as one statement: rows (id, source, key, NULL, NULL) of new claims, then
+    (incident id, this transaction's id, the server process's id, the row's version
+    "id:xmin", the row's JSON) of incidents, the JSON left out for the versions named by the
+    last parameter (store/written). A row whose version is older than 2^30 transactions is
+    named "id:old", which is never kept: only younger ones are unambiguous (store/written)."""
     insert, _ = json_rows.insert_statement(Delivery, _CLAIM_COLUMNS)
+    mode = "FOR SHARE" if shared else "FOR UPDATE"
     return (
         f"WITH c AS ({insert} {_CLAIM_CONFLICT}), "
-        "o AS (SELECT i.id, i.id || ':' || i.xmin AS v, i AS r FROM incidents AS i "
+        "o AS (SELECT i.id, i.id || ':' || CASE WHEN age(i.xmin) < 1073741824 "
+        "THEN i.xmin::text ELSE 'old' END AS v, i AS r FROM incidents AS i "
         f"WHERE i.status != 'resolved' AND ({groups}) "
-        "ORDER BY i.source, i.group_key FOR UPDATE) "
+        f"ORDER BY i.source, i.group_key {mode}) "
         "SELECT c.id, c.source, c.key, NULL, NULL FROM c "
         "UNION ALL SELECT o.id, pg_current_xact_id()::text, pg_backend_pid()::text, o.v, "
         "CASE WHEN o.v = ANY(%s::text[]) THEN NULL ELSE row_to_json(o.r)::text END FROM o"

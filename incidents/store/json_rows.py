@@ -163,6 +163,21 @@ class Writes:
         statement, datetimes = _update_statement(_table(model), columns)
         return self._add(statement, rows, datetimes, text_array([str(row["id"]) for row in rows]))
 
+    def upsert(
+        self, model: type[SQLModel], rows: Sequence[dict[str, Any]], keys: tuple[str, ...],
+        latest: str,
+    ) -> bool:  # fmt: skip
+        """Add an insert of `rows` (every column) that, where a row with the same `keys` is
+        stored, keeps the later of the two `latest` values; False: write them yourself."""
+        if not self.usable:
+            return False
+        table = _table(model)
+        names = tuple(column.key for column in table.columns)
+        statement, datetimes = _insert_statement(table, names)
+        statement += (f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {latest} = "
+                      f"GREATEST({table.name}.{latest}, EXCLUDED.{latest})")  # fmt: skip
+        return self._add(statement, rows, datetimes)
+
     def run(self) -> None:
         """Send what was added, as one statement (nothing when nothing was)."""
         if not self._parts:

@@ -139,6 +139,25 @@ class TimelineEntry(SQLModel, table=True):
     data: dict[str, Any] | None = Field(default=None, sa_type=JSON)
 
 
+class IncidentTouch(SQLModel, table=True):
+    """When a group-commit writer last recorded something on an incident's timeline: the
+    incident's ``updated_at`` is the latest of its own column and these (PostgreSQL).
+
+    Why a table of its own: two serving processes' batches adding alerts to the same open
+    incidents took turns when each moved the incident row's ``updated_at`` (a row update
+    locks the row until commit). Each writer (``slot``: its worker's index) keeps its own
+    row here, so batches that only add alerts share the incidents' locks (store/intake).
+    """
+
+    __tablename__ = "incident_touches"
+
+    incident_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("incidents.id"), primary_key=True)
+    )
+    slot: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    at: datetime = Field(sa_type=UTCDateTime)
+
+
 class Delivery(SQLModel, table=True):
     """One webhook delivery seen, so a redelivery is answered as a duplicate (24 h)."""
 

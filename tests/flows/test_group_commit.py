@@ -232,6 +232,81 @@ def test_a_batch_that_keeps_losing_races_runs_until_it_wins(engine, rivals):
     assert [answers[1].incidents, answers[2].incidents] == [won[0].incidents, won[1].incidents]
 
 
+def test_batches_that_only_add_alerts_do_not_wait_for_each_other(engine, rivals):
+    """Two processes' writers add alerts to the same open incident at once: the second's
+    batch commits while the first still holds the incident (their locks are shared)."""
+    one, other = rivals
+    opened = one.submit(delivery(0, group="g"), NullNotifier()).result(timeout=WAIT)
+    gate = GateNotifier()
+    held = one.submit(delivery(1, group="g"), gate)
+    assert gate.entered.wait(WAIT), "one's batch holds g's incident inside its transaction"
+    try:
+        beside = other.submit(delivery(2, group="g"), NullNotifier()).result(timeout=5)
+        assert not held.done()
+    finally:
+        gate.gate.set()
+    assert held.result(timeout=WAIT).incidents == beside.incidents == opened.incidents
+    assert stored(engine) == (["fp-0", "fp-1", "fp-2"], ["g"])
+
+
+def lock_modes(engine) -> tuple[list[str], Any]:
+    """The lock modes the batches' starts ask for, in order, and the listener to remove."""
+    modes: list[str] = []
+
+    def listener(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.startswith("WITH c AS"):
+            modes.append("share" if "FOR SHARE" in statement else "update")
+
+    event.listen(engine, "before_cursor_execute", listener)
+    return modes, listener
+
+
+@pytest.mark.parametrize("change", ["repeat", "louder"])
+def test_a_shared_batch_that_would_change_a_stored_row_runs_again_exclusively(
+    engine, rivals, change
+):
+    """A repeat of a stored alert (its counter moves) or a louder alert (the incident's
+    severity rises) changes rows: the batch stops before writing and runs with its locks
+    exclusive, and ends as one delivery at a time would."""
+    one, _ = rivals
+    one.submit(delivery(0, group="g"), NullNotifier()).result(timeout=WAIT)
+    fingerprint, severity = (
+        ("fp-0", Severity.SEV3) if change == "repeat" else ("fp-1", Severity.SEV1)
+    )
+    modes, listener = lock_modes(engine)
+    try:
+        again = Delivery("alertmanager", [alert(fingerprint, group="g", severity=severity)],
+                         delivery_key="again")  # fmt: skip
+        answer = one.submit(again, NullNotifier()).result(timeout=WAIT)
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    assert modes == ["share", "update"]
+    assert answer.alerts == 1
+    with Session(engine) as session:
+        incident = session.exec(select(Incident)).one()
+        alerts = {a.fingerprint: a.seen_count for a in session.exec(select(AlertRecord))}
+    if change == "repeat":
+        assert alerts == {"fp-0": 2}
+    else:
+        assert incident.severity == Severity.SEV1.value and alerts == {"fp-0": 1, "fp-1": 1}
+
+
+def test_two_processes_repeating_one_alert_at_once_both_count(engine, rivals):
+    """Shared locks would let both read the alert's counter and write the same next value;
+    each repeat runs exclusively instead, so the counter moves twice."""
+    one, other = rivals
+    one.submit(delivery(0, group="g"), NullNotifier()).result(timeout=WAIT)
+    gate = GateNotifier()
+    held = one.submit(delivery(0, group="g", key="again-1"), gate)
+    assert gate.entered.wait(WAIT)
+    beside = other.submit(delivery(0, group="g", key="again-2"), NullNotifier())
+    time.sleep(0.5)  # long enough for the other's batch to reach the incident
+    gate.gate.set()
+    assert held.result(timeout=WAIT).alerts == beside.result(timeout=WAIT).alerts == 1
+    with Session(engine) as session:
+        assert session.exec(select(AlertRecord.seen_count)).one() == 3
+
+
 @pytest.mark.parametrize("summary", ["plain", "with \x00 inside"])  # the second: ORM types
 def test_a_batch_opens_its_new_groups_with_its_other_rows(engine, settings, clock, summary):
     """New groups' incidents are written with the batch's other rows: opening six asks the

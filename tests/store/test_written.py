@@ -39,19 +39,20 @@ def _seed(engine: Engine, *groups: str) -> list[int]:
 
 
 def _batch(
-    engine: Engine, kept: WrittenIncidents, *groups: str, minute: int, change: Any = None
-) -> list[Incident]:
+    engine: Engine, kept: WrittenIncidents, *groups: str, minute: int, change: Any = None,
+    slot: int | None = None, shared: bool = False,
+) -> list[Incident]:  # fmt: skip
     """One batch as group commit runs it: start, touch each group's incident (and `change`
     it), commit, keep what it wrote. Returns the incidents as the batch had them."""
     now = AT + timedelta(minutes=minute)
     with Session(engine, expire_on_commit=False) as session:
-        bulk.enable(session)
+        bulk.enable(session, slot=slot)
         with session.no_autoflush:
             keys = [(SOURCE, f"key-{minute}-{group}", timedelta(hours=24)) for group in groups]
             intake_store.start_batch(
                 session, keys, now=now, groups={(SOURCE, group) for group in groups},
                 fingerprints={(SOURCE, f"fp-{minute}")}, reopen_since=now - timedelta(hours=1),
-                written=kept,
+                written=kept, shared=shared,
             )  # fmt: skip
             found = [intake_store.find_open_incident(session, source=SOURCE, group_key=group)
                      for group in groups]  # fmt: skip
@@ -151,3 +152,24 @@ def test_a_batch_on_another_server_process_reads_every_incident_again(engine):
         (second,) = _batch(engine, kept, "g1", minute=2)
     assert second is not first
     assert _columns(second) == _as_stored(engine, incident_id)
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_a_batch_that_left_its_incident_unwritten_keeps_the_version_it_read(engine, shared):
+    """With a writer slot the touches go to incident_touches: the row is the version the
+    batch read, and the next batch takes the instance (under shared locks too)."""
+    (incident_id,) = _seed(engine, "g1")
+    kept = WrittenIncidents()
+    (first,) = _batch(engine, kept, "g1", minute=1, slot=0, shared=shared)
+    (second,) = _batch(engine, kept, "g1", minute=2, slot=0, shared=shared)
+    assert second is first, "nobody wrote the row since the first batch read it"
+    assert second.updated_at == AT, "the row's own updated_at did not move"
+    assert _columns(second) == _as_stored(engine, incident_id)
+    with Session(engine) as other:
+        row = other.get(Incident, incident_id)
+        assert row is not None
+        row.title = "Renamed by a person"
+        other.commit()
+    (third,) = _batch(engine, kept, "g1", minute=3, slot=0, shared=shared)
+    assert third is not first and third.title == "Renamed by a person"
+    assert _columns(third) == _as_stored(engine, incident_id)
