@@ -30,8 +30,11 @@ def upgrade() -> None:
         sa.Column("incident_id", sa.Integer(), nullable=False),
         sa.Column("slot", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["incident_id"], ["incidents.id"],
-                                name=op.f("fk_incident_touches_incident_id_incidents")),
+        sa.ForeignKeyConstraint(
+            ["incident_id"],
+            ["incidents.id"],
+            name=op.f("fk_incident_touches_incident_id_incidents"),
+        ),
         sa.PrimaryKeyConstraint("incident_id", "slot", name=op.f("pk_incident_touches")),
     )
 

@@ -9,7 +9,9 @@ is durable, so a crash loses only unanswered deliveries, which the sender retrie
 
 A batch runs without savepoints (they cost a round trip each). When it loses a race to
 another process (that process opened one of its groups first, or a deadlock on
-PostgreSQL), it is rolled back and run again, whole (up to ``RACE_ATTEMPTS`` runs). When
+PostgreSQL), it is rolled back and run again, whole (up to ``RACE_ATTEMPTS`` runs). On
+PostgreSQL a batch whose alerts all fire takes its incidents' locks shared (``only_adds``);
+if it turns out to change a stored row it is run again at once with them exclusive. When
 anything else fails (a sender's bad luck), or the last run fails too, each delivery is
 redone alone in its own guarded transaction, so one bad delivery never costs the others
 their answer.
