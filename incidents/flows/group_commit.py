@@ -79,11 +79,10 @@ class GroupCommitter:
         self.max_batch = settings.group_commit_max
         self.wait = _wait_seconds(settings.group_commit_wait_ms, engine)
         self._last_size = 0  # the previous batch's deliveries: more than one means load
-        # PostgreSQL: this writer's row per incident for timeline touches (store/bulk), and
-        # batches that only add alerts lock their incidents shared (``only_adds``).
-        postgres = engine.dialect.name == "postgresql"
-        self.slot = settings.worker_index if postgres else None
-        self.shares_locks = postgres
+        # PostgreSQL: this writer's row per incident for timeline touches (store/bulk). With
+        # the touches apart, batches that only add alerts lock their incidents shared
+        # (``only_adds``): a touch then updates no incident row.
+        self.slot = settings.worker_index if engine.dialect.name == "postgresql" else None
         self.batches = 0  # transactions committed (tests and the benchmark read it)
         self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         self._lock = threading.Lock()
@@ -196,7 +195,7 @@ class GroupCommitter:
         # One order for the group locks every batch takes, so two processes' batches on
         # PostgreSQL queue behind each other instead of deadlocking.
         ordered = sorted(jobs, key=lambda job: job.delivery.first_group())
-        shared = self.shares_locks and only_adds([job.delivery for job in ordered])
+        shared = self.slot is not None and only_adds([job.delivery for job in ordered])
         attempt = 0
         while True:
             try:

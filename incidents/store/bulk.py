@@ -33,9 +33,10 @@ rollback drops whatever is pending.
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import JSON, Connection, bindparam, event, func, insert, update
 from sqlalchemy.dialects import postgresql
@@ -96,9 +97,9 @@ def enable(session: Session, *, slot: int | None = None) -> None:
     session.info[_REWRITTEN] = set()
 
 
-def rewritten(session: Session) -> set[int]:
+def rewritten(session: Session) -> AbstractSet[int]:
     """The incidents whose rows this session's bulk writes updated (``updated_at``)."""
-    return set(session.info.get(_REWRITTEN, ()))
+    return cast(AbstractSet[int], session.info.get(_REWRITTEN, frozenset()))
 
 
 def queue_timeline_row(session: Session, row: dict[str, Any]) -> bool:

@@ -143,16 +143,17 @@ class Writes:
         self._params: list[Any] = []
 
     def insert(
-        self, model: type[SQLModel], rows: Sequence[dict[str, Any]], *, keyed: bool = False
-    ) -> bool:
-        """Add an insert of `rows` (every column, the key only if `keyed`); False: write them
-        yourself."""
+        self, model: type[SQLModel], rows: Sequence[dict[str, Any]], *, keyed: bool = False,
+        suffix: str = "",
+    ) -> bool:  # fmt: skip
+        """Add an insert of `rows` (every column, the key only if `keyed`; `suffix` ends it,
+        ``ON CONFLICT …``); False: write them yourself."""
         if not self.usable:
             return False
         table = _table(model)
         names = tuple(column.key for column in table.columns) if keyed else _unkeyed(table)
         statement, datetimes = _insert_statement(table, names)
-        return self._add(statement, rows, datetimes)
+        return self._add(f"{statement} {suffix}" if suffix else statement, rows, datetimes)
 
     def update(
         self, model: type[SQLModel], rows: Sequence[dict[str, Any]], columns: tuple[str, ...]
@@ -169,14 +170,10 @@ class Writes:
     ) -> bool:  # fmt: skip
         """Add an insert of `rows` (every column) that, where a row with the same `keys` is
         stored, keeps the later of the two `latest` values; False: write them yourself."""
-        if not self.usable:
-            return False
-        table = _table(model)
-        names = tuple(column.key for column in table.columns)
-        statement, datetimes = _insert_statement(table, names)
-        statement += (f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {latest} = "
-                      f"GREATEST({table.name}.{latest}, EXCLUDED.{latest})")  # fmt: skip
-        return self._add(statement, rows, datetimes)
+        name = _table(model).name
+        return self.insert(model, rows, keyed=True,
+                           suffix=f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {latest} = "
+                                  f"GREATEST({name}.{latest}, EXCLUDED.{latest})")  # fmt: skip
 
     def run(self) -> None:
         """Send what was added, as one statement (nothing when nothing was)."""
