@@ -1,15 +1,19 @@
 -- wrk script: every request is a new Alertmanager alert in one of 50 groups.
 -- Each wrk thread numbers its requests; the thread id keeps fingerprints unique across threads,
 -- and BENCH_RUN across runs.
--- `tid` is a global on purpose: setup() sets it in each thread's own Lua state.
-local counter = 0
+-- `tid` and `counter` are globals on purpose: setup() sets `tid` in each thread's own Lua state,
+-- and done() reads every thread's `counter` to print how many requests were sent (wrk's own
+-- count leaves out those still in flight when the run ends, which the server may still store).
+counter = 0
 local next_tid = 0
+local threads = {}
 local groups = tonumber(os.getenv("BENCH_GROUPS") or "50")
 local token = os.getenv("BENCH_TOKEN") or ""
 local run = os.getenv("BENCH_RUN") or "0"  -- a new value per wrk run keeps alerts new
 
 function setup(thread)
   thread:set("tid", next_tid)
+  table.insert(threads, thread)
   next_tid = next_tid + 1
 end
 
@@ -33,4 +37,14 @@ request = function()
     group, group, group, fingerprint, fingerprint)
   return wrk.format("POST", "/webhooks/alertmanager",
     {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token}, body)
+end
+
+-- wrk calls thread 0's request() once before the run to check the script (wrk.c main:
+-- script_verify_request); that request is never sent, hence the start at -1.
+function done(summary, latency, requests)
+  local sent = -1
+  for _, thread in ipairs(threads) do
+    sent = sent + thread:get("counter")
+  end
+  io.write(string.format("sent %d\n", sent))
 end

@@ -5,7 +5,7 @@ the tests use, so the outbox delivers each new incident's announcement meanwhile
 
 It prints throughput, webhook latency, the Slack acknowledgement latency, each server
 process's peak RSS, and checks the database: exactly one incident per group, every alert
-once, and no non-2xx answer.
+once, and no non-2xx answer. It exits with status 1 when a figure misses its target.
 
     python -m tests.bench.storm [--notifications 50000] [--groups 500] [--connections 64]
                                 [--postgres URL]
@@ -32,6 +32,7 @@ from rich.table import Table
 from slack_sdk.signature import SignatureVerifier
 
 from tests.bench.ingest import process, scratch_postgres, stored
+from tests.bench.load import Connection, percentile
 from tests.fake_slack import TOKEN as SLACK_TOKEN
 from tests.fake_slack import fake_slack
 from tests.payloads import alertmanager_notification
@@ -76,41 +77,6 @@ class Tally:
         self.latencies.append(seconds)
         self.statuses[status] = self.statuses.get(status, 0) + 1
         self.duplicates += b'"duplicate":true' in body
-
-
-class Connection:
-    """A keep-alive HTTP/1.1 connection on raw asyncio streams.
-
-    Hand-written on purpose: httpx spends more CPU per request than the server under test
-    on this 2-core machine, so the generator, not the server, would set the pace.
-    """
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
-        """Send one POST and return (status, body)."""
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        assert self.reader is not None
-        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-        self.writer.write(f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\n{head}"
-                          f"Content-Length: {len(body)}\r\n\r\n".encode() + body)  # fmt: skip
-        status_line = await self.reader.readline()
-        length = 0
-        while (line := await self.reader.readline()) not in (b"\r\n", b""):
-            name, _, value = line.decode("latin-1").partition(":")
-            if name.strip().lower() == "content-length":
-                length = int(value)
-        return int(status_line.split()[1]), await self.reader.readexactly(length)
-
-    async def close(self) -> None:
-        """Close the socket."""
-        if self.writer is not None:
-            self.writer.close()
-            await self.writer.wait_closed()
 
 
 async def storm(host: str, port: int, bodies: list[bytes], connections: int) -> Tally:
@@ -186,12 +152,6 @@ def peak_rss_mb(root_pid: int) -> dict[int, float]:
     return found
 
 
-def percentile(values: list[float], share: float) -> float:
-    """Return the nearest-rank percentile of `values` in milliseconds."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] * 1000 if ordered else 0.0
-
-
 def main() -> None:
     """Run the storm and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -219,13 +179,14 @@ def main() -> None:
             hooks, slack, seconds = asyncio.run(run_load(base, bodies, options.connections))
             rss = peak_rss_mb(pid)
         alerts, distinct, open_ = stored(url)
-    report(options, hooks=hooks, slack=slack, seconds=seconds, rss=rss,
-           check=(alerts, distinct, open_), fresh=fresh)  # fmt: skip
+    if not report(options, hooks=hooks, slack=slack, seconds=seconds, rss=rss,
+                  check=(alerts, distinct, open_), fresh=fresh):  # fmt: skip
+        sys.exit(1)
 
 
 def report(options: argparse.Namespace, *, hooks: Tally, slack: Tally, seconds: float,
-           rss: dict[int, float], check: tuple[int, int, int], fresh: int) -> None:  # fmt: skip
-    """Print the figures against their targets."""
+           rss: dict[int, float], check: tuple[int, int, int], fresh: int) -> bool:  # fmt: skip
+    """Print the figures against their targets; return whether all are met."""
     alerts, distinct, open_ = check
     non_2xx = sum(n for status, n in hooks.statuses.items() if not 200 <= status < 300)
     slack_bad = sum(n for status, n in slack.statuses.items() if status != 200)
@@ -259,6 +220,7 @@ def report(options: argparse.Namespace, *, hooks: Tally, slack: Tally, seconds: 
     for name, measured, target, met in rows:
         table.add_row(name, measured, target, "yes" if met else "NO")
     Console().print(table)
+    return all(met for *_, met in rows)
 
 
 if __name__ == "__main__":
