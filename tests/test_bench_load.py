@@ -18,8 +18,8 @@ GROUPS = 5
 
 def _drive(generator: str, base: str) -> Load:
     """Send new alerts for a second over 4 connections."""
-    load = {"duration": 1, "connections": 4, "groups": GROUPS, "token": TOKEN}
-    return wrk(base, **load) if generator == "wrk" else python_load(base, **load)
+    drive = wrk if generator == "wrk" else python_load
+    return drive(base, duration=1, connections=4, groups=GROUPS, token=TOKEN)
 
 
 @pytest.mark.parametrize("generator", ["python", "wrk"])
