@@ -9,10 +9,11 @@ database holds exactly the alerts sent, each once, and one open incident per gro
 exits with status 1 when a figure misses its target.
 
     python -m tests.bench.ingest [--duration 15] [--rounds 3] [--connections 32]
-                                 [--generator auto|wrk|python] [--postgres URL]
+                                 [--generator auto|wrk|python] [--postgres URL | --no-postgres]
 
-PostgreSQL runs when ``--postgres`` or ``INCIDENTS_TEST_POSTGRES_URL`` names a server (a
-scratch database is created and dropped). The load comes from ``wrk`` (Debian package
+PostgreSQL is the server ``--postgres`` names, else ``INCIDENTS_TEST_POSTGRES_URL``'s, else the
+local one (``postgresql+psycopg://postgres@127.0.0.1:5432/postgres``); a scratch database is
+created on it and dropped. The load comes from ``wrk`` (Debian package
 ``wrk``); where it is missing, from an asyncio generator in Python (``tests/bench/load.py``
 says why not httpx).
 """
@@ -27,7 +28,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -37,6 +38,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from tests.bench.load import Load, combined, python_load, wrk
 from tests.servers import free_port
@@ -44,6 +46,7 @@ from tests.servers import free_port
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "bench-webhook-token"
 TARGETS = {"ratio": 0.30, "stretch": 0.40, "p99_ms": 100.0}
+LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 Generator = Callable[..., Load]
 
 
@@ -167,8 +170,13 @@ def scratch_postgres(server_url: str) -> Iterator[str]:
     name = f"bench_{uuid.uuid4().hex[:8]}"
     admin = create_engine(make_url(server_url).set(database="postgres"),
                           isolation_level="AUTOCOMMIT")  # fmt: skip
-    with admin.connect() as connection:
-        connection.execute(text(f'create database "{name}"'))
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'create database "{name}"'))
+    except OperationalError as error:
+        admin.dispose()
+        sys.exit(f"PostgreSQL at {make_url(server_url).render_as_string()} is out of reach "
+                 f"({error.orig}): name one with --postgres URL")  # fmt: skip
     try:
         yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
     finally:
@@ -243,6 +251,11 @@ def generator(name: str, options: argparse.Namespace) -> tuple[str, Generator]:
             partial(python_load, **load))  # fmt: skip
 
 
+def postgres_server() -> str:
+    """The PostgreSQL server to run on: the test suite's, else the local one."""
+    return os.environ.get("INCIDENTS_TEST_POSTGRES_URL") or LOCAL_POSTGRES
+
+
 def main() -> None:
     """Run the benchmark and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -251,21 +264,23 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--groups", type=int, default=50)
     parser.add_argument("--generator", choices=["auto", "wrk", "python"], default="auto")
-    parser.add_argument("--postgres", default=os.environ.get("INCIDENTS_TEST_POSTGRES_URL"))
+    parser.add_argument("--postgres", default=postgres_server())
+    parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     options = parser.parse_args()
     label, generate = generator(options.generator, options)
     results: list[Result] = []
-    with tempfile.TemporaryDirectory(prefix="incidents-bench-") as folder:
-        tmp = Path(folder)
+    with ExitStack() as stack:
+        # PostgreSQL's scratch database first: an unreachable server fails before SQLite's run.
+        pg_url = None if options.no_postgres else stack.enter_context(
+            scratch_postgres(options.postgres))  # fmt: skip
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="incidents-bench-")))
         url = f"sqlite:///{tmp / 'bench.db'}"
         measured, limit = measure(url, 1, tmp=tmp, rounds=options.rounds, generate=generate)
         results.append(Result("SQLite, 1 process", measured, limit, *stored(url)))
-        if options.postgres:
-            with scratch_postgres(options.postgres) as pg_url:
-                measured, limit = measure(pg_url, 2, tmp=tmp, rounds=options.rounds,
-                                          generate=generate)  # fmt: skip
-                results.append(Result("PostgreSQL, 2 workers", measured, limit,
-                                      *stored(pg_url)))  # fmt: skip
+        if pg_url:
+            measured, limit = measure(pg_url, 2, tmp=tmp, rounds=options.rounds,
+                                      generate=generate)  # fmt: skip
+            results.append(Result("PostgreSQL, 2 workers", measured, limit, *stored(pg_url)))
     if not report(results, groups=options.groups, generator=label):
         sys.exit(1)
 

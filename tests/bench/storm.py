@@ -10,8 +10,8 @@ once, and no non-2xx answer. It exits with status 1 when a figure misses its tar
     python -m tests.bench.storm [--notifications 50000] [--groups 500] [--connections 64]
                                 [--postgres URL]
 
-PostgreSQL comes from ``--postgres`` or ``INCIDENTS_TEST_POSTGRES_URL`` (a scratch database
-is created and dropped).
+PostgreSQL is the server ``--postgres`` names, else ``INCIDENTS_TEST_POSTGRES_URL``'s, else the
+local one (a scratch database is created on it and dropped).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from rich.console import Console
 from rich.table import Table
 from slack_sdk.signature import SignatureVerifier
 
-from tests.bench.ingest import process, scratch_postgres, stored
+from tests.bench.ingest import postgres_server, process, scratch_postgres, stored
 from tests.bench.load import Connection, percentile
 from tests.fake_slack import TOKEN as SLACK_TOKEN
 from tests.fake_slack import fake_slack
@@ -158,10 +158,8 @@ def main() -> None:
     parser.add_argument("--notifications", type=int, default=50_000)
     parser.add_argument("--groups", type=int, default=500)
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--postgres", default=os.environ.get("INCIDENTS_TEST_POSTGRES_URL"))
+    parser.add_argument("--postgres", default=postgres_server())
     options = parser.parse_args()
-    if not options.postgres:
-        sys.exit("needs PostgreSQL: --postgres URL or INCIDENTS_TEST_POSTGRES_URL")
     bodies, fresh = workload(options.notifications, options.groups)
     with (tempfile.TemporaryDirectory() as folder, scratch_postgres(options.postgres) as url,
           fake_slack() as (slack_url, _)):  # fmt: skip
