@@ -247,10 +247,6 @@ class GroupCommitter:
                     reopen_since=now - self.settings.reopen_window, written=written,
                     shared=shared,
                 )  # fmt: skip
-                if shared:  # a stored alert of a delivery it applies: stop before any work
-                    fresh = [d for d, claim in zip(deliveries, claims, strict=True)
-                             if claim is not None and not claim.seen]  # fmt: skip
-                    intake_store.refuse_stored_alerts(session, identities(fresh)[1])
                 answers: list[tuple[intake_store.Claim, dict[str, Any]]] = []
                 results = self._apply_claimed(jobs, claims, session, answers)
                 intake_store.record_results(session, answers)
@@ -303,10 +299,12 @@ def only_adds(deliveries: list[Delivery]) -> bool:
     Why: under a storm two serving processes' batches add alerts to the same few dozen
     incidents, and with the locks exclusive each waited for the other's commit (13% of the
     writers' server time waiting for a lock, a tenth of the two cores idle: A/B runs of
-    ``tests/bench/ingest.py``'s load, two workers). Firing alerts only add rows, unless one
-    is already stored (a repeat) or raises the incident's severity: the batch then stops
-    before writing (store/intake.NeedsExclusive) and runs again with exclusive locks.
-    Resolved and acknowledged alerts change incidents: their batches lock exclusively.
+    ``tests/bench/ingest.py``'s load, two workers). Firing alerts only add rows, and count
+    repeats of stored ones by increments (store/bulk.count_repeat), unless one raises the
+    incident's or a stored alert's severity, fires again after resolving, or moves from an
+    older incident: the batch then stops before writing (store/intake.NeedsExclusive) and
+    runs again with exclusive locks. Resolved and acknowledged alerts change incidents:
+    their batches lock exclusively.
     """
     return all(alert.status is AlertStatus.FIRING
                for delivery in deliveries for alert in delivery.alerts)  # fmt: skip

@@ -176,8 +176,7 @@ def _attach(incident: Incident, alert: Alert, *, now: datetime, session: Session
     if record.incident_id != incident.id:
         _adopt(incident, record, alert, now=now, session=session)
         return
-    record.last_seen_at = now
-    record.seen_count += 1
+    intake_store.count_repeat(session, record, now=now)
     if Severity(alert.severity).rank < Severity(record.severity).rank:
         record.severity = alert.severity.value
     if record.status != alert.status.value:

@@ -26,6 +26,12 @@ as already stored. With a slot (the group-commit writer on PostgreSQL) the touch
 alone: batches that only add alerts then take their incidents' locks shared, and the
 instances still hold exactly their rows (store/written).
 
+A repeat of a stored alert (``count_repeat``) is an increment written the same way:
+``seen_count`` plus the batch's count and ``last_seen_at`` moved forward, never a value the
+batch computed from its reading, so two writers' batches that hold their incidents' locks
+shared can both count one alert. Rows are updated in id order, so two such batches wait
+for each other's alert rows in one order and never deadlock.
+
 Timeline entries are append-only and nothing in a batch reads them back. Only sessions
 without savepoints may bulk: a rolled-back savepoint could not take its rows back. A
 rollback drops whatever is pending.
@@ -38,7 +44,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import JSON, Connection, bindparam, event, func, insert, update
+from sqlalchemy import JSON, Connection, bindparam, case, event, func, insert, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -63,6 +69,18 @@ _TOUCH_INCIDENTS = (
 _INSERT_ALERTS_RETURNING = insert(AlertRecord).returning(
     col(AlertRecord.id), sort_by_parameter_order=True
 )
+_COUNT_REPEATS = (
+    update(AlertRecord)
+    .where(col(AlertRecord.id) == bindparam("alert"))
+    .values(
+        seen_count=col(AlertRecord.seen_count) + bindparam("seen"),
+        last_seen_at=case(
+            (col(AlertRecord.last_seen_at) > bindparam("at", type_=UTCDateTime),
+             col(AlertRecord.last_seen_at)),
+            else_=bindparam("at", type_=UTCDateTime),
+        ),
+    )
+)  # fmt: skip
 _ANSWER_DELIVERIES = (
     update(Delivery)
     .where(col(Delivery.id) == bindparam("claim"))
@@ -79,11 +97,18 @@ class _Pending:
     touched: dict[int, datetime] = field(default_factory=dict)  # incident id → updated_at
     answers: list[dict[str, Any]] = field(default_factory=list)  # deliveries' id, result
     incidents: list[Incident] = field(default_factory=list)  # new, with reserved ids
+    repeats: dict[int, tuple[int, datetime]] = field(default_factory=dict)  # alert id → n, last
     slot: int | None = None  # the writer's row in incident_touches; None: update incidents
+
+    def empty(self) -> bool:
+        """Whether nothing waits to be written."""
+        return not (self.alerts or self.timeline or self.touched or self.answers
+                    or self.incidents or self.repeats)  # fmt: skip
 
     def clear(self) -> None:
         """Forget everything pending."""
         self.incidents.clear()
+        self.repeats.clear()
         self.timeline.clear()
         self.alerts.clear()
         self.touched.clear()
@@ -143,6 +168,20 @@ def touch(session: Session, incident: Incident, *, now: datetime) -> bool:
     return True
 
 
+def count_repeat(session: Session, record: AlertRecord, *, now: datetime) -> bool:
+    """Count one more sighting of a stored alert as an increment written with the batch, if
+    the session bulks for a writer slot; False means change the row yourself."""
+    pending: _Pending | None = session.info.get(_KEY)
+    if pending is None or pending.slot is None or record.id is None:
+        return False
+    seen, last = pending.repeats.get(record.id, (0, now))
+    pending.repeats[record.id] = (seen + 1, max(last, now))
+    # What the row will hold once this batch's increment lands on the version it read.
+    set_committed_value(record, "seen_count", record.seen_count + 1)
+    set_committed_value(record, "last_seen_at", max(record.last_seen_at, now))
+    return True
+
+
 def flush(session: Session) -> None:
     """Write everything pending, then flush the session (for a query that must see it)."""
     _write(session, attach=True)
@@ -172,8 +211,7 @@ def _after_rollback(session: Session) -> None:
 def _write(session: Session, *, attach: bool) -> None:
     """Write the pending rows: on PostgreSQL in one statement, else one per kind."""
     pending: _Pending | None = session.info.get(_KEY)
-    if pending is None or not (pending.alerts or pending.timeline or pending.touched
-                               or pending.answers or pending.incidents):  # fmt: skip
+    if pending is None or pending.empty():
         return
     connection = session.connection()
     writes = json_rows.Writes(connection)
@@ -181,6 +219,7 @@ def _write(session: Session, *, attach: bool) -> None:
     opened = [incident for incident in pending.incidents if incident in session.new]
     inserted = {incident.id for incident in opened}  # their insert carries updated_at
     moved = sorted((key, at) for key, at in pending.touched.items() if key not in inserted)
+    repeats = sorted(pending.repeats.items())  # in id order: the order their locks are taken
     slot = pending.slot
     pending.clear()
     if opened:
@@ -191,17 +230,37 @@ def _write(session: Session, *, attach: bool) -> None:
         _write_alerts(session, writes, alerts, attach=attach)
     if timeline and not writes.insert(TimelineEntry, timeline):
         connection.execute(_INSERT_TIMELINE, timeline)
-    if moved and slot is not None:
-        _write_touches(connection, writes, moved, slot)
-    elif moved:
-        session.info.setdefault(_REWRITTEN, set()).update(key for key, _ in moved)
-        touched = [{"id": key, "updated_at": at} for key, at in moved]
-        if not writes.update(Incident, touched, ("updated_at",)):
-            connection.execute(_TOUCH_INCIDENTS,
-                               [{"incident": key, "at": at} for key, at in moved])  # fmt: skip
+    if moved:
+        _write_moved(session, writes, moved, slot)
+    if repeats:
+        _write_repeats(connection, writes, repeats)
     if answers and not writes.update(Delivery, answers, ("result",)):
         _answer_each(connection, answers)
     writes.run()
+
+
+def _write_repeats(connection: Connection, writes: json_rows.Writes,
+                   repeats: list[tuple[int, tuple[int, datetime]]]) -> None:  # fmt: skip
+    """Add the batch's repeat counts to its stored alerts' rows, in id order."""
+    rows = [{"id": key, "seen_count": seen, "last_seen_at": at} for key, (seen, at) in repeats]
+    if writes.accumulate(AlertRecord, rows, counter="seen_count", latest="last_seen_at"):
+        return
+    for key, (seen, at) in repeats:  # one by one: executemany would not promise the order
+        connection.execute(_COUNT_REPEATS, {"alert": key, "seen": seen, "at": at})
+
+
+def _write_moved(session: Session, writes: json_rows.Writes, moved: list[tuple[int, datetime]],
+                 slot: int | None) -> None:  # fmt: skip
+    """Move incidents' ``updated_at``: in the writer's touches with a slot, else their rows."""
+    connection = session.connection()
+    if slot is not None:
+        _write_touches(connection, writes, moved, slot)
+        return
+    session.info.setdefault(_REWRITTEN, set()).update(key for key, _ in moved)
+    touched = [{"id": key, "updated_at": at} for key, at in moved]
+    if not writes.update(Incident, touched, ("updated_at",)):
+        connection.execute(_TOUCH_INCIDENTS,
+                           [{"incident": key, "at": at} for key, at in moved])  # fmt: skip
 
 
 def _write_touches(

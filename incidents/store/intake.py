@@ -149,6 +149,15 @@ def find_matching_alert(
     return found
 
 
+def count_repeat(session: Session, record: AlertRecord, *, now: datetime) -> None:
+    """Count one more sighting of a stored alert: with a group-commit writer's batch, an
+    increment written at its end (two batches holding their incidents' locks shared may
+    both count one alert; store/bulk), else a change of the row."""
+    if not bulk.count_repeat(session, record, now=now):
+        record.last_seen_at = max(record.last_seen_at, now)  # a late delivery's older time
+        record.seen_count += 1
+
+
 def add_alert(session: Session, record: AlertRecord) -> None:
     """Add a new alert row (written with the transaction's next flush, in bulk if it may)."""
     if not bulk.queue_alert(session, record):
@@ -208,9 +217,9 @@ def start_batch(
     `shared` (PostgreSQL) locks the open incidents ``FOR SHARE`` instead of ``FOR UPDATE``,
     for a batch that only adds: two serving processes' batches then add alerts to the same
     incidents side by side instead of in turn. Such a batch must change no stored incident
-    or alert row (``NeedsExclusive``, raised by ``refuse_stored_alerts`` and before a flush,
-    says when it would, and it is run again exclusively): shared locks would let two
-    batches change one row from the same reading.
+    or alert row (``NeedsExclusive``, raised before a flush, says when it would, and it is
+    run again exclusively): shared locks would let two batches change one row from the
+    same reading. Repeats of stored alerts are increments, not changes (``count_repeat``).
     """
     connection = session.connection()
     if connection.dialect.name == "postgresql":
@@ -229,14 +238,6 @@ def start_batch(
     if connection.dialect.name == "sqlite" and reopen_since is not None:
         _read_ahead_new_groups(session, groups - _open_groups(session).keys(), reopen_since)
     return claims
-
-
-def refuse_stored_alerts(session: Session, fingerprints: set[tuple[str, str]]) -> None:
-    """Raise ``NeedsExclusive`` when the batch's start found a stored row for any of these
-    alerts (those of the deliveries it will apply): applying it would change that row."""
-    known = _new_alerts(session)
-    if any(known.get(pair) for pair in fingerprints):
-        raise NeedsExclusive("an alert of the batch is stored: applying it changes its row")
 
 
 def _note_new_groups(session: Session, reopenable: dict[tuple[str, str], list[Incident]]) -> None:

@@ -164,6 +164,17 @@ class Writes:
         statement, datetimes = _update_statement(_table(model), columns)
         return self._add(statement, rows, datetimes, text_array([str(row["id"]) for row in rows]))
 
+    def accumulate(
+        self, model: type[SQLModel], rows: Sequence[dict[str, Any]], *, counter: str, latest: str
+    ) -> bool:
+        """Add an update that adds each row's `counter` to the stored one and keeps the later
+        of the two `latest` values, for the rows each row's ``id`` names, in id order (give
+        the rows sorted by id); False: do it yourself."""
+        if not self.usable:
+            return False
+        statement, datetimes = _accumulate_statement(_table(model), counter, latest)
+        return self._add(statement, rows, datetimes, text_array([str(row["id"]) for row in rows]))
+
     def upsert(
         self, model: type[SQLModel], rows: Sequence[dict[str, Any]], keys: tuple[str, ...],
         latest: str,
@@ -241,6 +252,22 @@ def _update_statement(table: Table, columns: tuple[str, ...]) -> tuple[str, tupl
         # recordset's size is unknown to the planner, which joined it to a whole-table scan.
         "WHERE t.id = ANY(%s::integer[]) AND t.id = r.id",
         _datetimes(table, columns),
+    )
+
+
+@cache
+def _accumulate_statement(table: Table, counter: str, latest: str) -> tuple[str, tuple[str, ...]]:
+    """The UPDATE … FROM json_to_recordset adding to `counter` and moving `latest` forward.
+
+    Its rows are locked in id order whichever way the join runs: the index scan over the
+    key array returns rows in index order, and the recordset comes sorted by id.
+    """
+    return (
+        f"UPDATE {table.name} AS t SET {counter} = t.{counter} + r.{counter}, "
+        f"{latest} = GREATEST(t.{latest}, r.{latest}) "
+        f"FROM json_to_recordset(%s::json) AS r({_declared(table, ('id', counter, latest))}) "
+        "WHERE t.id = ANY(%s::integer[]) AND t.id = r.id",
+        _datetimes(table, (latest,)),
     )
 
 

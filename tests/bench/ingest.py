@@ -10,6 +10,10 @@ exits with status 1 when a figure misses its target.
 
     python -m tests.bench.ingest [--duration 15] [--rounds 3] [--connections 32]
                                  [--generator auto|wrk|python] [--postgres URL | --no-postgres]
+                                 [--repeat]
+
+``--repeat`` makes each delivery carry again the alert its sender sent to the same group one
+round before, as Alertmanager's notifications repeat a group's firing alerts.
 
 PostgreSQL is the server ``--postgres`` names, else ``INCIDENTS_TEST_POSTGRES_URL``'s, else the
 local one (``postgresql+psycopg://postgres@127.0.0.1:5432/postgres``); a scratch database is
@@ -212,9 +216,10 @@ class Result:
         }
 
 
-def report(results: list[Result], *, groups: int, generator: str) -> bool:
+def report(results: list[Result], *, groups: int, generator: str, repeat: bool) -> bool:
     """Print every setup's figures against their targets; return whether all are met."""
-    table = Table(title=f"ingest: new alerts in {groups} groups, load from {generator}")
+    also = ", each with a repeat of an earlier one" if repeat else ""
+    table = Table(title=f"ingest: new alerts in {groups} groups{also}, load from {generator}")
     for column in ("setup", "req/s", "bare req/s", "ratio ≥ 0.30", "p50 / p99 ms (≤ 100)",
                    "non-2xx, errors", "sent / stored / distinct", "open", "met"):  # fmt: skip
         table.add_column(column)
@@ -244,7 +249,7 @@ def generator(name: str, options: argparse.Namespace) -> tuple[str, Generator]:
         sys.exit("wrk is missing: apt-get install -y wrk (or --generator python)")
     share = max(1, options.duration // options.rounds)
     load = {"duration": share, "connections": options.connections, "groups": options.groups,
-            "token": TOKEN}  # fmt: skip
+            "token": TOKEN, "repeat": options.repeat}  # fmt: skip
     if name == "wrk":
         return f"wrk, {options.connections} connections", partial(wrk, **load)
     return (f"Python asyncio streams, {options.connections} connections (wrk missing)",
@@ -263,6 +268,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--groups", type=int, default=50)
+    parser.add_argument("--repeat", action="store_true",
+                        help="each delivery also repeats an earlier alert")  # fmt: skip
     parser.add_argument("--generator", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument("--postgres", default=postgres_server())
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
@@ -281,7 +288,7 @@ def main() -> None:
             measured, limit = measure(pg_url, 2, tmp=tmp, rounds=options.rounds,
                                       generate=generate)  # fmt: skip
             results.append(Result("PostgreSQL, 2 workers", measured, limit, *stored(pg_url)))
-    if not report(results, groups=options.groups, generator=label):
+    if not report(results, groups=options.groups, generator=label, repeat=options.repeat):
         sys.exit(1)
 
 

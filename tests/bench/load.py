@@ -66,9 +66,11 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] * 1000 if ordered else 0.0
 
 
-def wrk(base: str, *, duration: int, connections: int, groups: int, token: str) -> Load:
+def wrk(base: str, *, duration: int, connections: int, groups: int, token: str,
+        repeat: bool = False) -> Load:  # fmt: skip
     """Drive `base` with wrk and the storm script; parse its report."""
     env = {**os.environ, "BENCH_TOKEN": token, "BENCH_GROUPS": str(groups),
+           "BENCH_REPEAT": "1" if repeat else "0",
            "BENCH_RUN": uuid.uuid4().hex[:8]}  # every run's alerts new  # fmt: skip
     report = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(LUA), base],
@@ -140,13 +142,13 @@ class Connection:
 
 
 def python_load(base: str, *, duration: float, connections: int, groups: int,
-                token: str) -> Load:  # fmt: skip
+                token: str, repeat: bool = False) -> Load:  # fmt: skip
     """Drive `base` from Python over asyncio streams: the wrk script's requests."""
-    return asyncio.run(_python_load(base, duration, connections, groups, token))
+    return asyncio.run(_python_load(base, duration, connections, groups, token, repeat))
 
 
 async def _python_load(base: str, duration: float, connections: int, groups: int,
-                       token: str) -> Load:  # fmt: skip
+                       token: str, repeat: bool) -> Load:  # fmt: skip
     """Run `connections` senders until the deadline; each waits for its last answer."""
     host, port = base.removeprefix("http://").split(":")
     run, sequence = uuid.uuid4().hex[:8], iter(range(1, 1 << 62))
@@ -161,9 +163,10 @@ async def _python_load(base: str, duration: float, connections: int, groups: int
         try:
             while time.perf_counter() < deadline:
                 number = next(sequence)
+                earlier = (f"r{run}-p-{number - groups}",) if repeat and number > groups else ()
                 body = alertmanager_notification(
                     alertname="Storm", group=f"g{number % groups}", summary="bench",
-                    fingerprint=f"r{run}-p-{number}")  # fmt: skip
+                    fingerprint=f"r{run}-p-{number}", earlier=earlier)  # fmt: skip
                 start = time.perf_counter()
                 try:
                     status, _ = await connection.post("/webhooks/alertmanager", body, headers)

@@ -261,50 +261,89 @@ def lock_modes(engine) -> tuple[list[str], Any]:
     return modes, listener
 
 
-@pytest.mark.parametrize("change", ["repeat", "louder"])
-def test_a_shared_batch_that_would_change_a_stored_row_runs_again_exclusively(
-    engine, rivals, change
-):
-    """A repeat of a stored alert (its counter moves) or a louder alert (the incident's
-    severity rises) changes rows: the batch stops before writing and runs with its locks
-    exclusive, and ends as one delivery at a time would."""
-    one, _ = rivals
-    one.submit(delivery(0, group="g"), NullNotifier()).result(timeout=WAIT)
-    fingerprint, severity = (
-        ("fp-0", Severity.SEV3) if change == "repeat" else ("fp-1", Severity.SEV1)
-    )
+def repeat_in_one_batch(
+    engine, committer: GroupCommitter, again: Delivery
+) -> tuple[list[str], IntakeResult]:
+    """Apply `again` in a batch of its own; return the lock modes its starts asked for."""
     modes, listener = lock_modes(engine)
     try:
-        again = Delivery("alertmanager", [alert(fingerprint, group="g", severity=severity)],
-                         delivery_key="again")  # fmt: skip
-        answer = one.submit(again, NullNotifier()).result(timeout=WAIT)
+        answer = committer.submit(again, NullNotifier()).result(timeout=WAIT)
     finally:
         event.remove(engine, "before_cursor_execute", listener)
+    return modes, answer
+
+
+def test_a_shared_batch_that_would_change_a_stored_row_runs_again_exclusively(engine, rivals):
+    """A louder alert raises the incident's severity, a change of its row: the batch stops
+    before writing and runs with its locks exclusive, and ends as one delivery at a time
+    would."""
+    one, _ = rivals
+    one.submit(delivery(0, group="g"), NullNotifier()).result(timeout=WAIT)
+    louder = Delivery("alertmanager", [alert("fp-1", group="g", severity=Severity.SEV1)],
+                      delivery_key="louder")  # fmt: skip
+    modes, answer = repeat_in_one_batch(engine, one, louder)
     assert modes == ["share", "update"]
     assert answer.alerts == 1
     with Session(engine) as session:
         incident = session.exec(select(Incident)).one()
         alerts = {a.fingerprint: a.seen_count for a in session.exec(select(AlertRecord))}
-    if change == "repeat":
-        assert alerts == {"fp-0": 2}
-    else:
-        assert incident.severity == Severity.SEV1.value and alerts == {"fp-0": 1, "fp-1": 1}
+    assert incident.severity == Severity.SEV1.value and alerts == {"fp-0": 1, "fp-1": 1}
+
+
+def test_a_repeat_of_a_stored_alert_keeps_its_locks_shared(engine, rivals, clock):
+    """Alertmanager repeats a group's firing alerts in every notification: counting a repeat
+    is an increment of the stored row, so the batch needs no exclusive lock."""
+    one, _ = rivals
+    one.submit(delivery(0, group="g"), NullNotifier()).result(timeout=WAIT)
+    clock.advance(minutes=5)
+    again = Delivery("alertmanager", [alert("fp-0", group="g"), alert("fp-1", group="g")],
+                     delivery_key="again")  # fmt: skip
+    modes, answer = repeat_in_one_batch(engine, one, again)
+    assert modes == ["share"]
+    assert answer.alerts == 2
+    with Session(engine) as session:
+        rows = {a.fingerprint: a for a in session.exec(select(AlertRecord))}
+    assert {name: row.seen_count for name, row in rows.items()} == {"fp-0": 2, "fp-1": 1}
+    assert rows["fp-0"].last_seen_at == clock.now() > rows["fp-0"].first_seen_at
 
 
 def test_two_processes_repeating_one_alert_at_once_both_count(engine, rivals):
-    """Shared locks would let both read the alert's counter and write the same next value;
-    each repeat runs exclusively instead, so the counter moves twice."""
+    """Both batches hold the incident shared and count the same alert: the second commits
+    while the first still holds it, and neither count is lost (a counter written from
+    what each read would end at 2)."""
     one, other = rivals
     one.submit(delivery(0, group="g"), NullNotifier()).result(timeout=WAIT)
     gate = GateNotifier()
     held = one.submit(delivery(0, group="g", key="again-1"), gate)
-    assert gate.entered.wait(WAIT)
-    beside = other.submit(delivery(0, group="g", key="again-2"), NullNotifier())
-    time.sleep(0.5)  # long enough for the other's batch to reach the incident
-    gate.gate.set()
-    assert held.result(timeout=WAIT).alerts == beside.result(timeout=WAIT).alerts == 1
+    assert gate.entered.wait(WAIT), "one's batch has read the alert's row and holds g"
+    try:
+        beside = other.submit(delivery(0, group="g", key="again-2"), NullNotifier())
+        assert beside.result(timeout=5).alerts == 1
+        assert not held.done()
+    finally:
+        gate.gate.set()
+    assert held.result(timeout=WAIT).alerts == 1
     with Session(engine) as session:
         assert session.exec(select(AlertRecord.seen_count)).one() == 3
+
+
+def test_a_batch_counting_one_alert_twice_adds_two(engine, rivals):
+    """Two deliveries of one batch repeat the same stored alert: its counter moves by two."""
+    one, _ = rivals
+    one.submit(delivery(0, group="g"), NullNotifier()).result(timeout=WAIT)
+    first, gate = held_first(one)
+    queued = [one.submit(delivery(0, group="g", key=f"again-{n}"), NullNotifier())
+              for n in (1, 2)]  # fmt: skip
+    gate.gate.set()
+    assert [f.result(timeout=WAIT).alerts for f in (first, *queued)] == [1, 1, 1]
+    assert one.batches == 3, "the first delivery, the held one, then both repeats together"
+    with Session(engine) as session:
+        assert (
+            session.exec(
+                select(AlertRecord.seen_count).where(AlertRecord.fingerprint == "fp-0")
+            ).one()
+            == 3
+        )
 
 
 @pytest.mark.parametrize("summary", ["plain", "with \x00 inside"])  # the second: ORM types

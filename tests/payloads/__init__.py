@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,19 +28,21 @@ def vectors() -> dict[str, Any]:
 
 def alertmanager_notification(
     *, alertname: str, group: str, fingerprint: str, severity: str = "warning",
-    summary: str | None = None,
+    summary: str | None = None, earlier: Sequence[str] = (),
 ) -> bytes:  # fmt: skip
-    """Return a firing Alertmanager (v4) notification with one alert, shaped like the
-    recorded ones, for tests and benchmarks that need many distinct deliveries."""
+    """Return a firing Alertmanager (v4) notification with one alert (after the `earlier`
+    fingerprints', sent again as Alertmanager repeats a group's firing alerts), shaped like
+    the recorded ones, for tests and benchmarks that need many distinct deliveries."""
     return json.dumps({
         "receiver": alertname.lower(), "status": "firing", "version": "4",
         "truncatedAlerts": 0, "groupKey": f'{{}}:{{alertname="{alertname}", group="{group}"}}',
         "groupLabels": {"alertname": alertname, "group": group}, "commonLabels": {},
         "commonAnnotations": {}, "externalURL": "http://alertmanager.test",
         "alerts": [{"status": "firing",
-                    "labels": {"alertname": alertname, "group": group, "instance": fingerprint,
+                    "labels": {"alertname": alertname, "group": group, "instance": each,
                                "severity": severity},
                     "annotations": {"summary": summary} if summary else {},
                     "startsAt": "2026-11-25T15:41:34Z", "endsAt": "0001-01-01T00:00:00Z",
-                    "generatorURL": "", "fingerprint": fingerprint}],
+                    "generatorURL": "", "fingerprint": each}
+                   for each in (*earlier, fingerprint)],
     }).encode()  # fmt: skip
