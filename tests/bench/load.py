@@ -44,6 +44,7 @@ class Load:
     non_2xx: int
     socket_errors: int
     sent: int  # answered or still in flight when the run ended
+    repeats: int = 0  # of those, how many also carried an earlier alert again
 
 
 def combined(loads: list[Load]) -> Load:
@@ -57,6 +58,7 @@ def combined(loads: list[Load]) -> Load:
         non_2xx=sum(load.non_2xx for load in loads),
         socket_errors=sum(load.socket_errors for load in loads),
         sent=sum(load.sent for load in loads),
+        repeats=sum(load.repeats for load in loads),
     )
 
 
@@ -85,6 +87,7 @@ def wrk(base: str, *, duration: int, connections: int, groups: int, token: str,
         socket_errors=sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)",
                                                          report)),
         sent=int(_find(r"^sent (\d+)$", report)),
+        repeats=int(_find(r"^repeats (\d+)$", report)),
     )  # fmt: skip
 
 
@@ -154,16 +157,17 @@ async def _python_load(base: str, duration: float, connections: int, groups: int
     run, sequence = uuid.uuid4().hex[:8], iter(range(1, 1 << 62))
     latencies: list[float] = []
     statuses: list[int] = []
-    errors = 0
+    errors = repeats = 0
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
     async def sender(deadline: float) -> None:
-        nonlocal errors
+        nonlocal errors, repeats
         connection = Connection(host, int(port))
         try:
             while time.perf_counter() < deadline:
                 number = next(sequence)
                 earlier = (f"r{run}-p-{number - groups}",) if repeat and number > groups else ()
+                repeats += len(earlier)
                 body = alertmanager_notification(
                     alertname="Storm", group=f"g{number % groups}", summary="bench",
                     fingerprint=f"r{run}-p-{number}", earlier=earlier)  # fmt: skip
@@ -189,4 +193,5 @@ async def _python_load(base: str, duration: float, connections: int, groups: int
         non_2xx=sum(not 200 <= status < 300 for status in statuses),
         socket_errors=errors,
         sent=len(statuses) + errors,  # a failed request may have reached the server
+        repeats=repeats,
     )

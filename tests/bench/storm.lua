@@ -7,6 +7,7 @@
 -- and done() reads every thread's `counter` to print how many requests were sent (wrk's own
 -- count leaves out those still in flight when the run ends, which the server may still store).
 counter = 0
+repeats = 0  -- requests that carried a repeat (done() prints the sum, as for `counter`)
 local next_tid = 0
 local threads = {}
 local groups = tonumber(os.getenv("BENCH_GROUPS") or "50")
@@ -26,6 +27,7 @@ end
 
 function init(args)
   counter = 0
+  repeats = 0
 end
 
 request = function()
@@ -35,6 +37,7 @@ request = function()
   local alerts = string.format(alert_format, group, fingerprint, fingerprint)
   -- counter 1 of thread 0 went to wrk's check of the script, never sent: start after it
   if repeat_alerts and counter - groups >= 2 then
+    repeats = repeats + 1
     local earlier = string.format("r%s-t%d-%d", run, tid, counter - groups)
     alerts = string.format(alert_format, group, earlier, earlier) .. "," .. alerts
   end
@@ -51,9 +54,10 @@ end
 -- wrk calls thread 0's request() once before the run to check the script (wrk.c main:
 -- script_verify_request); that request is never sent, hence the start at -1.
 function done(summary, latency, requests)
-  local sent = -1
+  local sent, repeated = -1, 0
   for _, thread in ipairs(threads) do
     sent = sent + thread:get("counter")
+    repeated = repeated + thread:get("repeats")
   end
-  io.write(string.format("sent %d\n", sent))
+  io.write(string.format("sent %d\nrepeats %d\n", sent, repeated))
 end
