@@ -256,7 +256,7 @@ def report(results: list[Result], *, groups: int, generator: str, repeat: bool) 
             "yes" if all(checks.values()) else "NO: " + ", ".join(
                 name for name, ok in checks.items() if not ok),
         )  # fmt: skip
-    Console(width=160).print(table)
+    Console(width=200).print(table)
     return met
 
 
