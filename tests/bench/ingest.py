@@ -271,7 +271,8 @@ def generator(name: str, options: argparse.Namespace) -> tuple[str, Generator]:
             "token": TOKEN, "repeat": options.repeat}  # fmt: skip
     if name == "wrk":
         return f"wrk, {options.connections} connections", partial(wrk, **load)
-    return (f"Python asyncio streams, {options.connections} connections (wrk missing)",
+    missing = "" if shutil.which("wrk") else " (wrk missing)"
+    return (f"Python asyncio streams, {options.connections} connections{missing}",
             partial(python_load, **load))  # fmt: skip
 
 
