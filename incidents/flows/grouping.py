@@ -190,8 +190,7 @@ def _adopt(
     record.incident_id = _id(incident)
     record.status = alert.status.value
     record.ends_at = alert.ends_at if alert.status is AlertStatus.RESOLVED else None
-    record.last_seen_at = now
-    record.seen_count += 1
+    intake_store.count_repeat(session, record, now=now)
     note(
         session,
         incident,

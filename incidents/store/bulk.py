@@ -29,8 +29,9 @@ instances still hold exactly their rows (store/written).
 A repeat of a stored alert (``count_repeat``) is an increment written the same way:
 ``seen_count`` plus the batch's count and ``last_seen_at`` moved forward, never a value the
 batch computed from its reading, so two writers' batches that hold their incidents' locks
-shared can both count one alert. Rows are updated in id order, so two such batches wait
-for each other's alert rows in one order and never deadlock.
+shared can both count one alert. They are written only at commit, all in one statement
+that locks the rows in id order, so two such batches wait for each other's alert rows in
+one order and do not deadlock over them.
 
 Timeline entries are append-only and nothing in a batch reads them back. Only sessions
 without savepoints may bulk: a rolled-back savepoint could not take its rows back. A
@@ -47,7 +48,7 @@ from typing import Any, cast
 from sqlalchemy import JSON, Connection, bindparam, case, event, func, insert, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import make_transient_to_detached
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.attributes import get_history, set_committed_value
 from sqlmodel import Session, col
 
 from incidents.store import json_rows
@@ -100,15 +101,16 @@ class _Pending:
     repeats: dict[int, tuple[int, datetime]] = field(default_factory=dict)  # alert id → n, last
     slot: int | None = None  # the writer's row in incident_touches; None: update incidents
 
-    def empty(self) -> bool:
-        """Whether nothing waits to be written."""
+    def empty(self, *, repeats: bool = True) -> bool:
+        """Whether nothing waits to be written (leaving out the repeats unless `repeats`)."""
         return not (self.alerts or self.timeline or self.touched or self.answers
-                    or self.incidents or self.repeats)  # fmt: skip
+                    or self.incidents or (repeats and self.repeats))  # fmt: skip
 
-    def clear(self) -> None:
-        """Forget everything pending."""
+    def clear(self, *, repeats: bool = True) -> None:
+        """Forget everything pending (but the repeats unless `repeats`)."""
         self.incidents.clear()
-        self.repeats.clear()
+        if repeats:
+            self.repeats.clear()
         self.timeline.clear()
         self.alerts.clear()
         self.touched.clear()
@@ -172,7 +174,7 @@ def count_repeat(session: Session, record: AlertRecord, *, now: datetime) -> boo
     """Count one more sighting of a stored alert as an increment written with the batch, if
     the session bulks for a writer slot; False means change the row yourself."""
     pending: _Pending | None = session.info.get(_KEY)
-    if pending is None or pending.slot is None or record.id is None:
+    if pending is None or pending.slot is None or record.id is None or _changed(record):
         return False
     seen, last = pending.repeats.get(record.id, (0, now))
     pending.repeats[record.id] = (seen + 1, max(last, now))
@@ -180,6 +182,12 @@ def count_repeat(session: Session, record: AlertRecord, *, now: datetime) -> boo
     set_committed_value(record, "seen_count", record.seen_count + 1)
     set_committed_value(record, "last_seen_at", max(record.last_seen_at, now))
     return True
+
+
+def _changed(record: AlertRecord) -> bool:
+    """Whether the counter or the time have an unwritten change (then that write carries the
+    count: an increment on top would count twice, or be overwritten)."""
+    return any(get_history(record, name).has_changes() for name in ("seen_count", "last_seen_at"))
 
 
 def flush(session: Session) -> None:
@@ -209,9 +217,13 @@ def _after_rollback(session: Session) -> None:
 
 
 def _write(session: Session, *, attach: bool) -> None:
-    """Write the pending rows: on PostgreSQL in one statement, else one per kind."""
+    """Write the pending rows: on PostgreSQL in one statement, else one per kind.
+
+    Repeats wait for the write at commit (`attach` False): nothing in a batch reads the
+    counters back, and one statement then locks all of a batch's counted alerts in id order.
+    """
     pending: _Pending | None = session.info.get(_KEY)
-    if pending is None or pending.empty():
+    if pending is None or pending.empty(repeats=not attach):
         return
     connection = session.connection()
     writes = json_rows.Writes(connection)
@@ -219,9 +231,9 @@ def _write(session: Session, *, attach: bool) -> None:
     opened = [incident for incident in pending.incidents if incident in session.new]
     inserted = {incident.id for incident in opened}  # their insert carries updated_at
     moved = sorted((key, at) for key, at in pending.touched.items() if key not in inserted)
-    repeats = sorted(pending.repeats.items())  # in id order: the order their locks are taken
+    repeats = [] if attach else sorted(pending.repeats.items())
     slot = pending.slot
-    pending.clear()
+    pending.clear(repeats=not attach)
     if opened:
         _write_incidents(session, writes, opened)
         if attach and alerts:
@@ -241,11 +253,11 @@ def _write(session: Session, *, attach: bool) -> None:
 
 def _write_repeats(connection: Connection, writes: json_rows.Writes,
                    repeats: list[tuple[int, tuple[int, datetime]]]) -> None:  # fmt: skip
-    """Add the batch's repeat counts to its stored alerts' rows, in id order."""
+    """Add the batch's repeat counts to its stored alerts' rows, locked in id order."""
     rows = [{"id": key, "seen_count": seen, "last_seen_at": at} for key, (seen, at) in repeats]
     if writes.accumulate(AlertRecord, rows, counter="seen_count", latest="last_seen_at"):
         return
-    for key, (seen, at) in repeats:  # one by one: executemany would not promise the order
+    for key, (seen, at) in repeats:  # one by one, sorted: each locks its row in turn
         connection.execute(_COUNT_REPEATS, {"alert": key, "seen": seen, "at": at})
 
 

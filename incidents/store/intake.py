@@ -84,9 +84,21 @@ class NeedsExclusive(Exception):  # noqa: N818 (a signal to run again, not an er
     with them exclusive (``start_batch``'s `shared`)."""
 
 
-@event.listens_for(Session, "before_flush")
+@event.listens_for(Session, "before_flush", insert=True)
 def _refuse_changes_under_shared_locks(session: Session, _context: Any, _instances: Any) -> None:
     """Stop a shared batch before it writes a change to an incident or alert it read."""
+    _refuse_changes(session)
+
+
+@event.listens_for(Session, "before_commit", insert=True)
+def _refuse_changes_before_commit(session: Session) -> None:
+    """The same, ahead of the batch's writes at commit (store/bulk), so a refused batch
+    sends nothing."""
+    _refuse_changes(session)
+
+
+def _refuse_changes(session: Session) -> None:
+    """Raise ``NeedsExclusive`` when a batch holding shared locks changed a stored row."""
     mark, shared = session.info.get(_SHARED, (None, None))
     if not shared or mark is not session.get_transaction():
         return

@@ -168,8 +168,8 @@ class Writes:
         self, model: type[SQLModel], rows: Sequence[dict[str, Any]], *, counter: str, latest: str
     ) -> bool:
         """Add an update that adds each row's `counter` to the stored one and keeps the later
-        of the two `latest` values, for the rows each row's ``id`` names, in id order (give
-        the rows sorted by id); False: do it yourself."""
+        of the two `latest` values, for the rows each row's ``id`` names, locked in id
+        order; False: do it yourself."""
         if not self.usable:
             return False
         statement, datetimes = _accumulate_statement(_table(model), counter, latest)
@@ -259,14 +259,17 @@ def _update_statement(table: Table, columns: tuple[str, ...]) -> tuple[str, tupl
 def _accumulate_statement(table: Table, counter: str, latest: str) -> tuple[str, tuple[str, ...]]:
     """The UPDATE … FROM json_to_recordset adding to `counter` and moving `latest` forward.
 
-    Its rows are locked in id order whichever way the join runs: the index scan over the
-    key array returns rows in index order, and the recordset comes sorted by id.
+    The rows are locked first, in id order, by a sub-select of their own: the update's join
+    may run either way round, and a sequential or bitmap scan returns rows in physical
+    order, so two batches counting overlapping alerts could lock them in opposite orders.
     """
     return (
         f"UPDATE {table.name} AS t SET {counter} = t.{counter} + r.{counter}, "
         f"{latest} = GREATEST(t.{latest}, r.{latest}) "
-        f"FROM json_to_recordset(%s::json) AS r({_declared(table, ('id', counter, latest))}) "
-        "WHERE t.id = ANY(%s::integer[]) AND t.id = r.id",
+        f"FROM json_to_recordset(%s::json) AS r({_declared(table, ('id', counter, latest))}), "
+        f"(SELECT id FROM {table.name} WHERE id = ANY(%s::integer[]) ORDER BY id "
+        "FOR NO KEY UPDATE) AS l "
+        "WHERE t.id = l.id AND t.id = r.id",
         _datetimes(table, (latest,)),
     )
 

@@ -21,9 +21,11 @@ from hypothesis import strategies as st
 from sqlalchemy import event
 from sqlmodel import Session, SQLModel, col, select
 
+from incidents.domain.lifecycle import Event
 from incidents.domain.severity import Severity
 from incidents.flows import group_commit
 from incidents.flows.group_commit import GroupCommitter
+from incidents.flows.incidents import change_status
 from incidents.flows.intake import Delivery, IntakeResult, receive
 from incidents.flows.ports import NullNotifier
 from incidents.store.db import build_engine
@@ -273,21 +275,49 @@ def repeat_in_one_batch(
     return modes, answer
 
 
-def test_a_shared_batch_that_would_change_a_stored_row_runs_again_exclusively(engine, rivals):
-    """A louder alert raises the incident's severity, a change of its row: the batch stops
-    before writing and runs with its locks exclusive, and ends as one delivery at a time
-    would."""
+def statements_of(engine) -> tuple[list[str], Any]:
+    """Every statement sent from now on, in order, and the listener to remove."""
+    sent: list[str] = []
+
+    def listener(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        sent.append(statement.lstrip())
+
+    event.listen(engine, "before_cursor_execute", listener)
+    return sent, listener
+
+
+@pytest.mark.parametrize("change", ["incident", "alert"])
+def test_a_shared_batch_that_would_change_a_stored_row_runs_again_exclusively(
+    engine, rivals, change
+):
+    """A louder alert raises the incident's severity, or a stored alert's: a change of a row
+    read under shared locks. The batch stops before it writes anything and runs with its
+    locks exclusive, and ends as one delivery at a time would."""
     one, _ = rivals
     one.submit(delivery(0, group="g"), NullNotifier()).result(timeout=WAIT)
-    louder = Delivery("alertmanager", [alert("fp-1", group="g", severity=Severity.SEV1)],
+    fingerprint = "fp-1" if change == "incident" else "fp-0"
+    louder = Delivery("alertmanager", [alert(fingerprint, group="g", severity=Severity.SEV1)],
                       delivery_key="louder")  # fmt: skip
-    modes, answer = repeat_in_one_batch(engine, one, louder)
+    sent, listener = statements_of(engine)
+    try:
+        modes, answer = repeat_in_one_batch(engine, one, louder)
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
     assert modes == ["share", "update"]
+    starts = [n for n, statement in enumerate(sent) if statement.startswith("WITH c AS")]
+    shared_run = sent[starts[0] + 1 : starts[1]]
+    assert not [s for s in shared_run if s.startswith(("INSERT", "UPDATE", "WITH w0"))]
     assert answer.alerts == 1
     with Session(engine) as session:
         incident = session.exec(select(Incident)).one()
-        alerts = {a.fingerprint: a.seen_count for a in session.exec(select(AlertRecord))}
-    assert incident.severity == Severity.SEV1.value and alerts == {"fp-0": 1, "fp-1": 1}
+        alerts = {
+            a.fingerprint: (a.seen_count, a.severity) for a in session.exec(select(AlertRecord))
+        }
+    assert incident.severity == Severity.SEV1.value
+    if change == "incident":
+        assert alerts == {"fp-0": (1, "SEV3"), "fp-1": (1, "SEV1")}
+    else:
+        assert alerts == {"fp-0": (2, "SEV1")}, "counted once, though its batch ran twice"
 
 
 def test_a_repeat_of_a_stored_alert_keeps_its_locks_shared(engine, rivals, clock):
@@ -344,6 +374,59 @@ def test_a_batch_counting_one_alert_twice_adds_two(engine, rivals):
             ).one()
             == 3
         )
+
+
+def resolve_by_hand(engine, clock, incident_id: int) -> None:
+    """A responder resolves the incident (its alerts stay as they were)."""
+    with Session(engine, expire_on_commit=False) as session:
+        change_status(incident_id, Event.RESOLVE, actor="alice", at=None, note=None,
+                      session=session, clock=clock)  # fmt: skip
+
+
+def test_a_batch_moving_an_alert_to_a_new_incident_then_repeating_it_counts_both(
+    engine, settings, clock
+):
+    """fp-0's incident was resolved by hand and Alertmanager keeps repeating fp-0: in one
+    batch the first repeat opens a new incident and moves the alert there, the second counts
+    a repeat."""
+    one = GroupCommitter(engine, settings=settings, clock=clock)
+    opened = one.submit(delivery(0, group="g"), NullNotifier()).result(timeout=WAIT)
+    resolve_by_hand(engine, clock, opened.incidents[0])
+    clock.advance(minutes=1)
+    first, gate = held_first(one)
+    queued = [one.submit(delivery(0, group="g", key=f"again-{n}"), NullNotifier())
+              for n in (1, 2)]  # fmt: skip
+    gate.gate.set()
+    answers = [f.result(timeout=WAIT) for f in (first, *queued)]
+    assert one.batches == 3, "the first delivery, the held one, then both repeats together"
+    with Session(engine) as session:
+        row = session.exec(select(AlertRecord).where(AlertRecord.fingerprint == "fp-0")).one()
+    assert row.incident_id == answers[1].incidents[0] != opened.incidents[0]
+    assert (row.seen_count, row.last_seen_at) == (3, clock.now())
+
+
+def test_moving_an_alert_while_another_process_counts_it_loses_no_count(engine, rivals):
+    """One alert (same fingerprint and start) routed to two groups: one process's batch moves
+    it to h's incident while the other's counts a repeat of it in g's."""
+    one, other = rivals
+    one.submit(delivery(0, group="g"), NullNotifier()).result(timeout=WAIT)
+    other.submit(delivery(5, group="h"), NullNotifier()).result(timeout=WAIT)
+    gate = GateNotifier()
+    # with a resolved alert in it, the other's batch locks exclusively from its start
+    moving = other.submit(Delivery("alertmanager", [alert("fp-0", group="h"),
+                                                    alert("fp-5", group="h", status="resolved",
+                                                          ends=1)],
+                                   delivery_key="move"), gate)  # fmt: skip
+    assert gate.entered.wait(WAIT), "the other's batch has read fp-0 and holds h"
+    try:
+        counted = one.submit(delivery(0, group="g", key="again"), NullNotifier())
+        assert counted.result(timeout=5).alerts == 1
+    finally:
+        gate.gate.set()
+    assert moving.result(timeout=WAIT).alerts == 2
+    with Session(engine) as session:
+        row = session.exec(select(AlertRecord).where(AlertRecord.fingerprint == "fp-0")).one()
+    assert row.seen_count == 3
 
 
 @pytest.mark.parametrize("summary", ["plain", "with \x00 inside"])  # the second: ORM types

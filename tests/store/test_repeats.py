@@ -3,13 +3,15 @@ batch (store/bulk.count_repeat), so a count read before another writer's never w
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlmodel import Session
 
-from incidents.store import bulk
+from incidents.store import bulk, json_rows
 from incidents.store import intake as intake_store
 from incidents.store.models import AlertRecord
 from tests.store import stored_incident
@@ -74,3 +76,75 @@ def test_a_count_read_before_another_writers_commit_adds_to_it(engine):
         late.commit()
         early.commit()
     assert _stored(engine, alert_id) == (3, AT + timedelta(minutes=4))
+
+
+def _waiting_for_locks(engine: Engine, count: int) -> None:
+    """Wait until `count` sessions of this database wait for a row lock."""
+    query = text("select count(*) from pg_stat_activity where wait_event_type = 'Lock' "
+                 "and datname = current_database()")  # fmt: skip
+    deadline = time.monotonic() + 10
+    with engine.connect() as connection:
+        while connection.execute(query).scalar_one() < count:
+            assert time.monotonic() < deadline, f"fewer than {count} sessions wait for a lock"
+            time.sleep(0.02)
+
+
+def test_two_writers_counting_overlapping_alerts_lock_them_in_one_order(engine):
+    """One batch counts alerts 1, 150 and 200 and waits for 150, held elsewhere; another
+    counts every alert but 150. On a small table the update's scan runs in physical order
+    (alert 1, updated once, last): had the second locked 200 before it waited for 1, the
+    first would deadlock on 200 once 150 came free."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite lets one transaction write at a time")
+    ids = _stored_alerts(engine, 300)
+    with engine.begin() as connection:
+        connection.execute(text("update alerts set seen_count = 1 where id = :id"), {"id": ids[0]})
+        connection.execute(text("analyze alerts"))
+    held, few, many = ids[149], [ids[0], ids[149], ids[199]], [i for i in ids if i != ids[149]]
+    errors: list[BaseException] = []
+    with engine.connect() as holder:
+        holder.execute(text("select id from alerts where id = :id for update"), {"id": held})
+        first = _counting(engine, few, errors)
+        _waiting_for_locks(engine, 1)
+        second = _counting(engine, many, errors)
+        _waiting_for_locks(engine, 2)
+        holder.rollback()
+    for thread in (first, second):
+        thread.join(timeout=20)
+    assert not errors
+    with engine.connect() as connection:
+        counts = dict(connection.execute(text("select id, seen_count from alerts")).all())
+    assert counts == {i: 1 + (i in few) + (i in many) for i in ids}
+
+
+def _stored_alerts(engine: Engine, number: int) -> list[int]:
+    """Store an incident with `number` alerts seen once; return their ids in order."""
+    with Session(engine, expire_on_commit=False) as session:
+        incident = stored_incident(session, at=AT)
+        assert incident.id is not None
+        records = [AlertRecord(incident_id=incident.id, source="test", fingerprint=f"fp-{n}",
+                               group_key="g", status="firing", severity="SEV2", title="t",
+                               starts_at=AT, first_seen_at=AT, last_seen_at=AT)
+                   for n in range(number)]  # fmt: skip
+        session.add_all(records)
+        session.commit()
+    return sorted(record.id for record in records if record.id is not None)
+
+
+def _counting(engine: Engine, ids: list[int], errors: list[BaseException]) -> threading.Thread:
+    """Start a thread that counts one repeat of each alert as a writer's batch writes it."""
+
+    def count() -> None:
+        try:
+            with engine.begin() as connection:
+                writes = json_rows.Writes(connection)
+                rows = [{"id": i, "seen_count": 1, "last_seen_at": AT} for i in ids]
+                assert writes.accumulate(AlertRecord, rows, counter="seen_count",
+                                         latest="last_seen_at")  # fmt: skip
+                writes.run()
+        except BaseException as error:  # noqa: BLE001 (the test reports it)
+            errors.append(error)
+
+    thread = threading.Thread(target=count)
+    thread.start()
+    return thread
