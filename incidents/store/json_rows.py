@@ -161,8 +161,7 @@ class Writes:
         """Add an update of `columns` of the rows each row's ``id`` names; False: do it yourself."""
         if not self.usable:
             return False
-        statement, datetimes = _update_statement(_table(model), columns)
-        return self._add(statement, rows, datetimes, text_array([str(row["id"]) for row in rows]))
+        return self._by_id(*_update_statement(_table(model), columns), rows)
 
     def accumulate(
         self, model: type[SQLModel], rows: Sequence[dict[str, Any]], *, counter: str, latest: str
@@ -172,8 +171,7 @@ class Writes:
         order; False: do it yourself."""
         if not self.usable:
             return False
-        statement, datetimes = _accumulate_statement(_table(model), counter, latest)
-        return self._add(statement, rows, datetimes, text_array([str(row["id"]) for row in rows]))
+        return self._by_id(*_accumulate_statement(_table(model), counter, latest), rows)
 
     def upsert(
         self, model: type[SQLModel], rows: Sequence[dict[str, Any]], keys: tuple[str, ...],
@@ -199,6 +197,11 @@ class Writes:
         self._parts.clear()
         self._params.clear()
         fetch(self.connection, statement, params, prepare=True)
+
+    def _by_id(self, statement: str, datetimes: tuple[str, ...],
+               rows: Sequence[dict[str, Any]]) -> bool:  # fmt: skip
+        """Keep an update of the rows each row's ``id`` names, the keys as one array too."""
+        return self._add(statement, rows, datetimes, text_array([str(row["id"]) for row in rows]))
 
     def _add(self, statement: str, rows: Sequence[dict[str, Any]], datetimes: tuple[str, ...],
              *extra: Any) -> bool:  # fmt: skip

@@ -36,6 +36,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 from rich.console import Console
@@ -153,29 +154,27 @@ def measure(database_url: str, workers: int, *, tmp: Path, rounds: int,
     return combined(loads), combined(limits)
 
 
-def stored(database_url: str) -> tuple[int, int, int]:
-    """Return (alerts stored, distinct fingerprints, open incidents)."""
+class Stored(NamedTuple):
+    """What the database holds after a run."""
+
+    alerts: int
+    distinct: int  # fingerprints
+    open_incidents: int
+    sightings: int  # the alerts' seen_count, repeats included
+
+
+def stored(database_url: str) -> Stored:
+    """Count the stored alerts, their fingerprints and sightings, and the open incidents."""
     engine = create_engine(database_url)
     with engine.connect() as connection:
-        alerts = connection.execute(text("select count(*) from alerts")).scalar_one()
-        distinct = connection.execute(
-            text("select count(distinct fingerprint) from alerts")
-        ).scalar_one()
+        alerts, distinct, seen = connection.execute(text(
+            "select count(*), count(distinct fingerprint), coalesce(sum(seen_count), 0) "
+            "from alerts")).one()  # fmt: skip
         open_ = connection.execute(
             text("select count(*) from incidents where status != 'resolved'")
         ).scalar_one()
     engine.dispose()
-    return int(alerts), int(distinct), int(open_)
-
-
-def sightings(database_url: str) -> int:
-    """Return how many times the stored alerts were seen, repeats included."""
-    engine = create_engine(database_url)
-    with engine.connect() as connection:
-        seen = connection.execute(text("select coalesce(sum(seen_count), 0) from alerts"))
-        total = int(seen.scalar_one())
-    engine.dispose()
-    return total
+    return Stored(int(alerts), int(distinct), int(open_), int(seen))
 
 
 @contextmanager
@@ -206,15 +205,12 @@ class Result:
     name: str
     load: Load
     limit: Load
-    alerts: int
-    distinct: int
-    open_incidents: int
-    sightings: int
+    stored: Stored
 
     @classmethod
     def of(cls, name: str, load: Load, limit: Load, database_url: str) -> Result:
         """Measured figures and what the database holds afterwards."""
-        return cls(name, load, limit, *stored(database_url), sightings(database_url))
+        return cls(name, load, limit, stored(database_url))
 
     @property
     def ratio(self) -> float:
@@ -227,9 +223,9 @@ class Result:
             "ratio": self.ratio >= TARGETS["ratio"],
             "p99": self.load.p99_ms <= TARGETS["p99_ms"],
             "errors": self.load.non_2xx == 0 and self.load.socket_errors == 0,
-            "stored": self.alerts == self.distinct == self.load.sent,
-            "counted": self.sightings == self.load.sent + self.load.repeats,
-            "open": self.open_incidents == groups,
+            "stored": self.stored.alerts == self.stored.distinct == self.load.sent,
+            "counted": self.stored.sightings == self.load.sent + self.load.repeats,
+            "open": self.stored.open_incidents == groups,
         }
 
 
@@ -243,16 +239,16 @@ def report(results: list[Result], *, groups: int, generator: str, repeat: bool) 
         table.add_column(column)
     met = True
     for result in results:
-        load, checks = result.load, result.checks(groups)
+        load, checks, held = result.load, result.checks(groups), result.stored
         met &= all(checks.values())
         stretch = " (stretch met)" if result.ratio >= TARGETS["stretch"] else ""
         table.add_row(
             result.name, f"{load.per_second:,.0f}", f"{result.limit.per_second:,.0f}",
             f"{result.ratio:.3f}{stretch}", f"{load.p50_ms:.1f} / {load.p99_ms:.1f}",
             f"{load.non_2xx}, {load.socket_errors}",
-            f"{load.sent:,} / {result.alerts:,} / {result.distinct:,}",
-            f"{result.sightings:,} of {load.sent + load.repeats:,}",
-            f"{result.open_incidents} of {groups}",
+            f"{load.sent:,} / {held.alerts:,} / {held.distinct:,}",
+            f"{held.sightings:,} of {load.sent + load.repeats:,}",
+            f"{held.open_incidents} of {groups}",
             "yes" if all(checks.values()) else "NO: " + ", ".join(
                 name for name, ok in checks.items() if not ok),
         )  # fmt: skip

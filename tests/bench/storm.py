@@ -176,7 +176,7 @@ def main() -> None:
         with process(command, env=env, health="/healthz", log=tmp / "serve.log") as (base, pid):
             hooks, slack, seconds = asyncio.run(run_load(base, bodies, options.connections))
             rss = peak_rss_mb(pid)
-        alerts, distinct, open_ = stored(url)
+        alerts, distinct, open_, _ = stored(url)
     if not report(options, hooks=hooks, slack=slack, seconds=seconds, rss=rss,
                   check=(alerts, distinct, open_), fresh=fresh):  # fmt: skip
         sys.exit(1)
